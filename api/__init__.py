@@ -1,0 +1,3 @@
+"""api package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""ingest package."""
+
+__all__: list[str] = []

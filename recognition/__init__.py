@@ -1,0 +1,3 @@
+"""recognition package."""
+
+__all__: list[str] = []

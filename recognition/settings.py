@@ -1,0 +1,79 @@
+"""Settings for recognition: runtime and thresholds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["FaceSettings", "PlateSettings", "RecognitionSettings", "RuntimeSettings", "VehicleSettings"]
+
+
+class RuntimeSettings(BaseModel):
+    """How onnxruntime sessions run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    intra_op_threads: int = Field(
+        default=1,
+        ge=0,
+        description="Threads per session (0 = onnxruntime's choice). With two busy cores one thread per "
+        "session beats two (MODELS.md).",
+    )
+    provider: Literal["cpu", "cuda"] = "cpu"
+
+
+class FaceSettings(BaseModel):
+    """Face detection, quality and matching thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    detector: str = "mtcnn"
+    embedder: str = "facenet_casia"
+    min_face_px: int = Field(
+        default=40,
+        ge=12,
+        description="Smallest face side searched by the detector. Lower finds smaller faces but the P-Net "
+        "pyramid grows: 20 px costs about twice 40 px.",
+    )
+    detect_threshold: float = Field(default=0.9, ge=0, le=1, description="O-Net score to keep a face.")
+    min_quality: float = Field(
+        default=0.3, ge=0, le=1, description="Faces below this quality are not stored as sightings."
+    )
+    match_threshold: float = Field(
+        default=0.45,
+        ge=-1,
+        le=1,
+        description="Cosine similarity to report a face match. LFW: ~0.37 maximises accuracy, ~0.5 "
+        "gives FAR 1e-3; raising it trades recall for fewer false matches.",
+    )
+
+
+class PlateSettings(BaseModel):
+    """Plate localisation and reading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reader: str = "ppocr_v4"
+    min_confidence: float = Field(default=0.5, ge=0, le=1, description="Mean character confidence to keep.")
+
+
+class VehicleSettings(BaseModel):
+    """Vehicle descriptor and optional user-supplied models."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    embedder: str = "color_layout"
+    detector: str | None = Field(default=None, description="Manifest key of a user-supplied detector.")
+    match_threshold: float = Field(default=0.8, ge=-1, le=1)
+
+
+class RecognitionSettings(BaseModel):
+    """All recognition settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runtime: RuntimeSettings = RuntimeSettings()
+    face: FaceSettings = FaceSettings()
+    plate: PlateSettings = PlateSettings()
+    vehicle: VehicleSettings = VehicleSettings()

@@ -1,0 +1,3 @@
+"""sample_streams package."""
+
+__all__: list[str] = []

