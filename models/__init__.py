@@ -1,3 +1,5 @@
-"""models package."""
+"""The model manifest and its preparation. Nothing else lives here (STYLE.md, convention 14)."""
 
-__all__: list[str] = []
+from models.paths import model_path
+
+__all__ = ["model_path"]
