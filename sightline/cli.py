@@ -19,6 +19,8 @@ __all__ = ["main"]
 
 _COMMANDS = [
     "sightline.commands.config",
+    "sightline.commands.eval",
+    "sightline.commands.bench",
 ]
 
 log = logging.getLogger("sightline")
