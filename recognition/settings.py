@@ -36,7 +36,29 @@ class FaceSettings(BaseModel):
         description="Smallest face side searched by the detector. Lower finds smaller faces but the P-Net "
         "pyramid grows: 20 px costs about twice 40 px.",
     )
-    detect_threshold: float = Field(default=0.9, ge=0, le=1, description="O-Net score to keep a face.")
+    detect_threshold: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="O-Net score to keep a face. Raising it trades faint, blurred or turned faces for fewer "
+        "false faces.",
+    )
+    pnet_threshold: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="P-Net score for a candidate window. Raising it makes R-Net and O-Net cheaper but drops "
+        "hard faces before the better stages see them.",
+    )
+    rnet_threshold: float = Field(
+        default=0.7, ge=0, le=1, description="R-Net score for a candidate; same trade as pnet_threshold."
+    )
+    embed_batch: int = Field(
+        default=8,
+        ge=1,
+        description="Faces per embedder call. Larger batches save little per face on CPU (MODELS.md: 47 vs "
+        "43-50 ms) but hold more memory.",
+    )
     min_quality: float = Field(
         default=0.3, ge=0, le=1, description="Faces below this quality are not stored as sightings."
     )
