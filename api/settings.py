@@ -15,3 +15,15 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Larger uploads get 413.")
+    max_upload_pixels: int = Field(
+        default=40_000_000,
+        ge=1,
+        description="Uploads with more pixels get 422 before they are decoded: a 40 MP photo decodes to "
+        "120 MB of BGR; raising it lets bigger photos in at that memory cost per concurrent search.",
+    )
+    default_k: int = Field(default=50, ge=1, le=1000, description="Sightings a search returns unless asked.")
+    actor_header: str = Field(
+        default="X-Sightline-User",
+        description="Header naming who runs a search, written to the audit log. Not authentication: "
+        "a proxy in front of the API must set it.",
+    )

@@ -1,0 +1,165 @@
+"""Reading and decoding an uploaded image without trusting it.
+
+Three guards, cheapest first:
+
+1. :class:`BodySizeLimit` refuses a request body over the limit while it streams in (from its
+   ``Content-Length`` when given, else by counting), so a huge upload is never spooled to disk.
+2. :func:`read_upload` reads the file part in chunks and stops as soon as it passes the limit.
+3. :func:`decode_image` reads only the image header first (Pillow) and refuses unknown formats and
+   absurd dimensions before OpenCV allocates the decoded pixels, then decodes with OpenCV (which
+   applies EXIF orientation, as phone photos need).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import cv2
+import numpy as np
+from fastapi import UploadFile
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recognition.base import Image
+from sightline.errors import ImageDecodeError, UploadTooLarge
+
+__all__ = ["FORM_OVERHEAD_BYTES", "BodySizeLimit", "decode_image", "read_upload"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 64 * 1024
+
+FORM_OVERHEAD_BYTES = 64 * 1024
+"""Room for the form fields and multipart boundaries around the image in a request body."""
+
+
+async def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
+    """The uploaded file's bytes; raises UploadTooLarge as soon as more than ``max_bytes`` arrive."""
+    parts: list[bytes] = []
+    total = 0
+    while chunk := await upload.read(_CHUNK):
+        total += len(chunk)
+        if total > max_bytes:
+            raise UploadTooLarge(
+                f"upload {upload.filename or ''!r} is larger than the limit of {max_bytes} bytes "
+                "(api.max_upload_bytes)"
+            )
+        parts.append(chunk)
+    if total == 0:
+        raise ImageDecodeError(f"upload {upload.filename or ''!r} is empty")
+    return b"".join(parts)
+
+
+def decode_image(data: bytes, max_pixels: int) -> Image:
+    """Decode an uploaded image to BGR uint8 [H, W, 3]; raises ImageDecodeError naming the problem."""
+    if not data:
+        raise ImageDecodeError("the image is empty")
+    try:
+        with PILImage.open(io.BytesIO(data)) as header:
+            fmt = header.format or "unknown"
+            width, height = header.size
+    except UnidentifiedImageError as exc:
+        raise ImageDecodeError("the upload is not an image in a recognised format (JPEG, PNG, ...)") from exc
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+        # Pillow's own bomb check fires above ~89 MP, beyond our limit anyway.
+        raise ImageDecodeError(f"the image has too many pixels (limit {max_pixels}): {exc}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:  # Pillow's header parsers raise these on corruption
+        raise ImageDecodeError(f"the image header is corrupt: {exc}") from exc
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError(f"the image has zero size ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            f"the image is {width}x{height} = {width * height} pixels, over the limit of {max_pixels} "
+            "(api.max_upload_pixels)"
+        )
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ImageDecodeError(f"the {fmt} image cannot be decoded: {exc}") from exc
+    if decoded is None or decoded.size == 0:
+        raise ImageDecodeError(f"the {fmt} image is corrupt and cannot be decoded")
+    image: Image = np.ascontiguousarray(decoded, dtype=np.uint8)
+    log.debug("decoded %s upload %dx%d", fmt, width, height)
+    return image
+
+
+class BodySizeLimit:
+    """ASGI middleware refusing request bodies over ``max_bytes`` with 413, before they are spooled.
+
+    A body announced too large by ``Content-Length`` is refused without reading it. A streamed body
+    is counted; once it passes the limit the rest is not read and the answer is 413 whatever the
+    route would have said (the form parser sees a truncated body and would otherwise answer 400).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = _content_length(scope)
+        if length is not None and length > self.max_bytes:
+            await self._refuse(send)
+            return
+        received = 0
+        over = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, over
+            if over:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    over = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if over:
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._refuse(send)
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, limited_receive, guarded_send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {
+                "error": "UploadTooLarge",
+                "detail": f"request body is larger than the limit of {self.max_bytes} bytes "
+                "(api.max_upload_bytes plus form overhead)",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
