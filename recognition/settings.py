@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from recognition.user_models import UserModelSpec
 
 __all__ = ["FaceSettings", "PlateSettings", "RecognitionSettings", "RuntimeSettings", "VehicleSettings"]
 
@@ -81,13 +83,41 @@ class PlateSettings(BaseModel):
 
 
 class VehicleSettings(BaseModel):
-    """Vehicle descriptor and optional user-supplied models."""
+    """Vehicle descriptor and optional user-supplied models (see ``recognition.user_models``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    embedder: str = "color_layout"
-    detector: str | None = Field(default=None, description="Manifest key of a user-supplied detector.")
+    embedder: str = Field(
+        default="color_layout",
+        description="Registry key: color_layout (colour + HOG, no model) or onnx_reid (needs reid_model).",
+    )
+    detector: str | None = Field(
+        default=None,
+        description="Registry key of a vehicle detector (onnx_yolo, needs detector_model); None finds "
+        "vehicles from their plates only.",
+    )
+    detector_model: str | None = Field(
+        default=None, description="Key of a user_models entry for the detector."
+    )
+    reid_model: str | None = Field(default=None, description="Key of a user_models entry for onnx_reid.")
+    user_models: tuple[UserModelSpec, ...] = Field(
+        default=(), description="Manifest entries of user-supplied ONNX models."
+    )
     match_threshold: float = Field(default=0.8, ge=-1, le=1)
+
+    @model_validator(mode="after")
+    def _models_exist(self) -> VehicleSettings:
+        keys = [m.key for m in self.user_models]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"user_models: duplicate keys {dupes}")
+        kinds = {m.key: m.kind for m in self.user_models}
+        for field, kind in (("detector_model", "vehicle_detector"), ("reid_model", "vehicle_reid")):
+            key = getattr(self, field)
+            if key is not None and kinds.get(key) != kind:
+                known = sorted(k for k, v in kinds.items() if v == kind)
+                raise ValueError(f"{field} {key!r} is not a {kind} in user_models; known: {known}")
+        return self
 
 
 class RecognitionSettings(BaseModel):
