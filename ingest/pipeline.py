@@ -1,0 +1,263 @@
+"""The offline ingest path: a video file in, one sighting per tracked face or vehicle out.
+
+Per analysed frame: faces are detected, scored for quality and embedded (in batches gathered across
+consecutive frames); plates are found and read, the vehicle front is estimated from each plate and
+described (colour name, appearance vector). A per-camera :class:`Tracker` groups the detections,
+and every track is written to the sink the moment it ends, so a crash or a broken file keeps every
+sighting finished before it. A stream that breaks mid-file ends the open tracks as sightings and is
+reported in :class:`IngestReport` rather than raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ingest.crops import crop, expand_box
+from ingest.tracker import Observation, Tracker, TrackResult
+from ingest.video import Frame, VideoSource, open_video
+from recognition.base import FaceDetector, FaceEmbedder, Image, PlateLocator, VehicleEmbedder
+from recognition.face_quality import face_quality
+from recognition.types import FaceDetection, PlateDetection
+from recognition.vehicle_color import vehicle_color_name
+from recognition.vehicle_front import front_box_from_plate
+from search.records import NewSighting, SightingKind
+from sightline.errors import StreamError
+
+if TYPE_CHECKING:
+    from sightline.settings import Settings
+
+__all__ = ["IngestPipeline", "IngestReport", "ProgressCallback", "SightingSink"]
+
+log = logging.getLogger(__name__)
+
+#: Called after each analysed frame with (position reached in seconds, declared duration or None).
+ProgressCallback = Callable[[float, float | None], None]
+
+
+class SightingSink(Protocol):
+    """Where finished tracks go: the store in production, a list in tests."""
+
+    def add_sighting(self, s: NewSighting) -> int: ...
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What one file's ingest did. ``error`` is set when the stream broke; sightings before it are kept."""
+
+    path: str
+    camera_id: str
+    frames_decoded: int = 0
+    frames_analysed: int = 0
+    faces: int = 0
+    plates: int = 0
+    sightings_written: int = 0
+    tracks_dropped: int = 0
+    error: str | None = None
+    elapsed_s: float = 0.0
+    sighting_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An analysed frame waiting for its faces' batched embedding."""
+
+    frame: Frame
+    faces: list[tuple[FaceDetection, float]]
+    vehicles: list[Observation]
+
+
+class IngestPipeline:
+    """Runs recognition on sampled frames of a file and writes one sighting per finished track."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        face_detector: FaceDetector,
+        face_embedder: FaceEmbedder,
+        plate_locator: PlateLocator,
+        vehicle_embedder: VehicleEmbedder,
+        sink: SightingSink,
+    ) -> None:
+        self._settings = settings
+        self._ingest = settings.ingest
+        self._face_detector = face_detector
+        self._face_embedder = face_embedder
+        self._plate_locator = plate_locator
+        self._vehicle_embedder = vehicle_embedder
+        self._sink = sink
+
+    @classmethod
+    def from_settings(cls, settings: Settings, sink: SightingSink) -> IngestPipeline:
+        """The pipeline with the backends the settings name, built through the recognition registry."""
+        from recognition import registry
+
+        return cls(
+            settings,
+            registry.build_face_detector(settings),
+            registry.build_face_embedder(settings),
+            registry.build_plate_locator(settings),
+            registry.build_vehicle_embedder(settings),
+            sink,
+        )
+
+    def ingest_file(
+        self,
+        path: Path | str,
+        camera_id: str,
+        start_time: datetime | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Ingest one file from camera ``camera_id``; ``start_time`` is the wall-clock time of pts 0.
+
+        Raises NotFound / StreamError when the file cannot be opened at all; a stream that breaks
+        after opening is reported in ``IngestReport.error`` after its open tracks are written.
+        """
+        started = time.perf_counter()
+        report = IngestReport(path=str(path), camera_id=camera_id)
+        tracker = Tracker(self._ingest, face_min_quality=self._settings.recognition.face.min_quality)
+        source = open_video(
+            path,
+            start_time=start_time,
+            sample_fps=self._ingest.sample_fps,
+            keyframes_only=self._ingest.keyframes_only,
+        )
+        pending: list[_Pending] = []
+        with source:
+            try:
+                for frame in source:
+                    pending.append(self._analyse(frame, report))
+                    if self._batch_ready(pending):
+                        self._drain(pending, tracker, report, camera_id, source)
+                    report.frames_decoded = source.frames_decoded
+                    if progress is not None:
+                        progress(source.position_s, source.duration_s)
+            except StreamError as exc:
+                report.error = str(exc)
+                log.warning("%s: %s; keeping the sightings of tracks seen so far", path, exc)
+            finally:
+                report.frames_decoded = source.frames_decoded
+            self._drain(pending, tracker, report, camera_id, source)
+            self._write(tracker.flush(), report, camera_id, source)
+        report.tracks_dropped = tracker.tracks_dropped
+        report.elapsed_s = time.perf_counter() - started
+        log.info(
+            "%s (%s): %d frames decoded, %d analysed, %d faces, %d plates, %d sightings%s",
+            path,
+            camera_id,
+            report.frames_decoded,
+            report.frames_analysed,
+            report.faces,
+            report.plates,
+            report.sightings_written,
+            f", stream error: {report.error}" if report.error else "",
+        )
+        return report
+
+    def _batch_ready(self, pending: Sequence[_Pending]) -> bool:
+        """Embed when the batch is full, when it holds as many frames as faces allowed (bounding the
+        frames kept in memory), or when there is nothing to batch."""
+        faces = sum(len(p.faces) for p in pending)
+        return faces == 0 or faces >= self._ingest.face_batch or len(pending) >= self._ingest.face_batch
+
+    # -- per frame ------------------------------------------------------------------------------
+
+    def _analyse(self, frame: Frame, report: IngestReport) -> _Pending:
+        """Detections of one frame; face embeddings wait for the batch."""
+        report.frames_analysed += 1
+        image = frame.image
+        faces = [(det, face_quality(image, det).score) for det in self._face_detector.detect(image)]
+        report.faces += len(faces)
+        plates = self._plates(image)
+        report.plates += len(plates)
+        return _Pending(frame=frame, faces=faces, vehicles=self._vehicles(frame, plates))
+
+    def _plates(self, image: Image) -> list[PlateDetection]:
+        """Plates whose mean character confidence reaches ``plate.min_confidence``."""
+        keep = self._settings.recognition.plate.min_confidence
+        found = self._plate_locator.find(image)
+        return [p for p in found if p.read.text and float(np.mean(p.read.char_confidences)) >= keep]
+
+    def _vehicles(self, frame: Frame, plates: Sequence[PlateDetection]) -> list[Observation]:
+        """One vehicle observation per plate: the front box around it, its colour and appearance."""
+        if not plates:
+            return []
+        image = frame.image
+        h, w = image.shape[:2]
+        boxes = [front_box_from_plate(p.box, w, h) for p in plates]
+        vectors = self._vehicle_embedder.embed(image, boxes).vectors
+        observations = []
+        for plate, box, vector in zip(plates, boxes, vectors, strict=True):
+            patch = crop(image, box)
+            color, color_score = vehicle_color_name(patch)
+            # A sharp, confident read of a large plate is the best picture of the vehicle front:
+            # plate width saturates at 100 px, where OCR stops gaining accuracy.
+            quality = plate.read.confidence * min(1.0, plate.box.width / 100.0)
+            observations.append(
+                Observation(
+                    kind=SightingKind.VEHICLE,
+                    box=box,
+                    time=frame.wall,
+                    quality=quality,
+                    crop=patch,
+                    embedding=vector.astype(np.float32, copy=True),
+                    plate=plate.read,
+                    color=color,
+                    color_score=color_score,
+                )
+            )
+        return observations
+
+    # -- batches and tracks ---------------------------------------------------------------------
+
+    def _drain(
+        self,
+        pending: list[_Pending],
+        tracker: Tracker,
+        report: IngestReport,
+        camera_id: str,
+        source: VideoSource,
+    ) -> None:
+        """Embed the pending frames' faces in one call, then feed the frames to the tracker in order."""
+        if not pending:
+            return
+        items = [(p.frame.image, det) for p in pending for det, _ in p.faces]
+        vectors = self._face_embedder.embed_many(items).vectors if items else np.zeros((0, 0), np.float32)
+        row = 0
+        for p in pending:
+            image = p.frame.image
+            h, w = image.shape[:2]
+            observations: list[Observation] = []
+            for det, quality in p.faces:
+                observations.append(
+                    Observation(
+                        kind=SightingKind.FACE,
+                        box=det.box,
+                        time=p.frame.wall,
+                        quality=quality,
+                        crop=crop(image, expand_box(det.box, self._ingest.face_crop_margin, w, h)),
+                        embedding=vectors[row].astype(np.float32, copy=True),
+                    )
+                )
+                row += 1
+            observations.extend(p.vehicles)
+            self._write(tracker.update(p.frame.wall, observations), report, camera_id, source)
+        pending.clear()
+
+    def _write(
+        self, results: Sequence[TrackResult], report: IngestReport, camera_id: str, source: VideoSource
+    ) -> None:
+        for result in results:
+            sighting = result.to_sighting(camera_id, str(source.path), self._ingest.crop_jpeg_quality)
+            report.sighting_ids.append(self._sink.add_sighting(sighting))
+            report.sightings_written += 1
