@@ -21,6 +21,7 @@ _COMMANDS = [
     "sightline.commands.config",
     "sightline.commands.eval",
     "sightline.commands.bench",
+    "sightline.commands.serve",
 ]
 
 log = logging.getLogger("sightline")
