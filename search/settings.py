@@ -23,3 +23,40 @@ class SearchSettings(BaseModel):
         description="Below this many vectors an exact (flat) index is used; above, IVF with exact re-rank.",
     )
     nprobe: int = Field(default=16, ge=1, description="IVF lists probed: higher recall, slower queries.")
+    rerank_factor: int = Field(
+        default=4,
+        ge=1,
+        description="IVF proposes k x this candidates, re-ranked exactly: higher recall, more dot products.",
+    )
+    index_save_every: int = Field(
+        default=500,
+        ge=1,
+        description=(
+            "Persist an index after this many additions. Lower: less catch-up from the store after a "
+            "crash; higher: fewer full index writes."
+        ),
+    )
+    face_min_similarity: float = Field(
+        default=0.40,
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "Default cosine floor for face search. FaceNet CASIA on LFW: best accuracy near 0.36-0.38, "
+            "FAR 1e-3 near 0.47-0.52. Lower: more of the person's sightings and more strangers."
+        ),
+    )
+    vehicle_min_similarity: float = Field(
+        default=0.50,
+        ge=-1.0,
+        le=1.0,
+        description="Default cosine floor for vehicle appearance search. Lower: more hits, more look-alikes.",
+    )
+    plate_low_confidence: float = Field(
+        default=0.9,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "A plate character read below this confidence may be substituted once in fuzzy plate search. "
+            "Raising it finds more misread plates and more false matches."
+        ),
+    )

@@ -1,0 +1,3 @@
+"""Alembic migrations of the metadata store."""
+
+__all__: list[str] = []

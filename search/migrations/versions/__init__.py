@@ -1,0 +1,3 @@
+"""Alembic revision scripts."""
+
+__all__: list[str] = []
