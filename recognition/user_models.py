@@ -26,17 +26,26 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sightline.errors import ChecksumMismatch, ModelError
+from sightline.errors import ChecksumMismatch, ConfigError, ModelError
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-__all__ = ["UserModelSpec", "describe_signature", "tensor_dims", "verify_user_model"]
+__all__ = [
+    "UserModelSpec",
+    "describe_signature",
+    "dims_match",
+    "find_user_model",
+    "format_dims",
+    "tensor_dims",
+    "verify_user_model",
+]
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -119,6 +128,19 @@ class UserModelSpec(BaseModel):
         return self
 
 
+def find_user_model(
+    models: Sequence[UserModelSpec], key: str | None, kind: str, setting: str
+) -> UserModelSpec:
+    """The entry named ``key`` of kind ``kind``; else ConfigError naming ``setting`` and the known keys."""
+    for spec in models:
+        if spec.key == key and spec.kind == kind:
+            return spec
+    known = sorted(m.key for m in models if m.kind == kind)
+    raise ConfigError(
+        f"{setting} = {key!r} names no {kind} in recognition.vehicle.user_models; known: {known}"
+    )
+
+
 def verify_user_model(spec: UserModelSpec) -> Path:
     """The model's path once it exists and matches its sha256 (ModelError / ChecksumMismatch)."""
     if not spec.path.is_file():
@@ -140,6 +162,17 @@ def tensor_dims(shape: object) -> list[int | None]:
     if not isinstance(shape, list | tuple):
         return []
     return [d if isinstance(d, int) and d > 0 else None for d in shape]
+
+
+def dims_match(actual: list[int | None], expected: list[int | None]) -> bool:
+    """Same rank; a dimension the model leaves symbolic (None) or we leave open (None) matches anything."""
+    return len(actual) == len(expected) and all(
+        a is None or e is None or a == e for a, e in zip(actual, expected, strict=True)
+    )
+
+
+def format_dims(dims: list[int | None]) -> str:
+    return "[" + ", ".join("N" if d is None else str(d) for d in dims) + "]"
 
 
 def describe_signature(session: ort.InferenceSession) -> str:

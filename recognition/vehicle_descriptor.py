@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from recognition.base import Image
 from recognition.types import Box, Embeddings
+from recognition.vehicle_front import crop_box
 
 if TYPE_CHECKING:
     from sightline.settings import Settings
@@ -45,16 +46,6 @@ _GRID = 2
 _CELL = 16
 _ORIENTATIONS = 9
 _HYS_CLIP = 0.2
-
-
-def _crop(image: Image, box: Box) -> Image:
-    h, w = image.shape[:2]
-    b = box.clipped(w, h)
-    x1, y1 = math.floor(b.x1), math.floor(b.y1)
-    x2, y2 = math.ceil(b.x2), math.ceil(b.y2)
-    if x2 - x1 < 2 or y2 - y1 < 2:
-        raise ValueError(f"vehicle box {box} holds less than 2×2 pixels of a {w}×{h} image")
-    return image[y1:y2, x1:x2]
 
 
 class ColorLayoutEmbedder:
@@ -85,7 +76,7 @@ class ColorLayoutEmbedder:
         out = np.empty((len(boxes), self.dim), dtype=np.float32)
         for i, box in enumerate(boxes):
             patch = np.asarray(
-                cv2.resize(_crop(image, box), (_W, _H), interpolation=cv2.INTER_AREA), np.uint8
+                cv2.resize(crop_box(image, box), (_W, _H), interpolation=cv2.INTER_AREA), np.uint8
             )
             out[i] = self._describe(patch)
         return Embeddings.normalised(out) if len(boxes) else Embeddings(out)

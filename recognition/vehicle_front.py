@@ -1,4 +1,4 @@
-"""The vehicle front ("车脸") estimated from its licence plate.
+"""The vehicle front ("车脸") estimated from its licence plate, and the pixels of a vehicle box.
 
 We ship no vehicle detector (no pretrained one is distributed in a PyPI package), but plates are
 found reliably and have a fixed physical size, so the plate is a ruler for the front around it.
@@ -20,9 +20,12 @@ Raising the ratios gains context at the price of more background and neighbourin
 
 from __future__ import annotations
 
+import math
+
+from recognition.base import Image
 from recognition.types import Box
 
-__all__ = ["FRONT_ABOVE_PW", "FRONT_BELOW_PW", "FRONT_WIDTH_PW", "front_box_from_plate"]
+__all__ = ["FRONT_ABOVE_PW", "FRONT_BELOW_PW", "FRONT_WIDTH_PW", "crop_box", "front_box_from_plate"]
 
 FRONT_WIDTH_PW = 4.0
 """Front width in plate widths (1.76 m / 0.44 m)."""
@@ -47,3 +50,13 @@ def front_box_from_plate(plate_box: Box, frame_w: int, frame_h: int) -> Box:
     half = FRONT_WIDTH_PW * pw / 2
     raw = Box(cx - half, plate_box.y1 - FRONT_ABOVE_PW * pw, cx + half, plate_box.y2 + FRONT_BELOW_PW * pw)
     return raw.clipped(frame_w, frame_h)
+
+
+def crop_box(image: Image, box: Box) -> Image:
+    """The pixels of ``box`` (clipped to the image, outward-rounded) as a view into ``image``."""
+    fh, fw = image.shape[:2]
+    b = box.clipped(fw, fh)
+    x1, y1, x2, y2 = math.floor(b.x1), math.floor(b.y1), math.ceil(b.x2), math.ceil(b.y2)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        raise ValueError(f"vehicle box {box} holds less than 2×2 pixels of a {fw}×{fh} image")
+    return image[y1:y2, x1:x2]
