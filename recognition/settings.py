@@ -79,7 +79,36 @@ class PlateSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     reader: str = "ppocr_v4"
-    min_confidence: float = Field(default=0.5, ge=0, le=1, description="Mean character confidence to keep.")
+    min_confidence: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Weakest character's confidence to keep a located plate. Raising it drops more "
+        "misreads but also blurred or small true plates.",
+    )
+    det_max_side: int = Field(
+        default=256,
+        ge=64,
+        le=1024,
+        description="Long side of a candidate crop fed to the text detector. Det cost grows with pixels "
+        "(a 720x1160 frame takes ~2 s); lowering it speeds location but loses small or distant plates.",
+    )
+    det_box_thresh: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Mean DB probability to keep a text box (PP-OCR's 0.5). Lower admits texture and "
+        "logos, higher loses faint plates.",
+    )
+    max_candidates: int = Field(
+        default=6,
+        ge=1,
+        description="Candidate regions per frame sent to det + rec, best first. Each costs ~30-60 ms; "
+        "raising it finds plates in cluttered frames at that cost.",
+    )
+    rec_batch_size: int = Field(
+        default=4, ge=1, description="Crops per rec call. Larger batches amortise calls but pad more."
+    )
 
 
 class VehicleSettings(BaseModel):
