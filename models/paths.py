@@ -1,30 +1,23 @@
-"""Where each prepared model file lives in the cache. Provisional: to be read from the manifest."""
+"""Where each prepared model file lives in the cache, as the manifest says."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from models.manifest import default_manifest
 from models.settings import ModelSettings
 from sightline.errors import ModelError
 
 __all__ = ["model_path"]
 
-_FILES = {
-    "mtcnn_pnet": "mtcnn/pnet.onnx",
-    "mtcnn_rnet": "mtcnn/rnet.onnx",
-    "mtcnn_onet": "mtcnn/onet.onnx",
-    "facenet_casia": "facenet/facenet_casia.onnx",
-    "ppocr_det": "ppocr/ch_PP-OCRv4_det_infer.onnx",
-    "ppocr_rec": "ppocr/ch_PP-OCRv4_rec_infer.onnx",
-    "cjk_font": "fonts/NotoSansCJKtc-Regular.otf",
-}
-
 
 def model_path(settings: ModelSettings, key: str) -> Path:
-    """The prepared file for manifest key ``key``; raises ModelError if unknown or not prepared."""
-    if key not in _FILES:
-        raise ModelError(f"unknown model {key!r}; known: {', '.join(sorted(_FILES))}")
-    path = settings.cache_dir / _FILES[key]
+    """The prepared file for manifest key ``key``; raises ModelError if unknown or not prepared.
+
+    Only existence is checked here (it runs at every model load); ``sightline models verify``
+    re-hashes the files.
+    """
+    path = default_manifest().entry(key).path(settings.cache_dir)
     if not path.is_file():
         raise ModelError(f"model {key!r} is not prepared ({path} missing): run `sightline models prepare`")
     return path

