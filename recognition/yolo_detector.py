@@ -11,9 +11,10 @@ guessed from shapes:
   ``channels_first`` [1, 4+nc, N] (YOLOv8's export); each candidate is cx, cy, w, h in input
   pixels, then an objectness score when ``has_objectness`` (YOLOv5), then nc class scores.
 
-Post-processing: score = class score (× objectness), best class per candidate, keep only
-``vehicle_classes`` at ``score_threshold`` or more, class-aware NMS at ``nms_iou``, boxes mapped
-back to frame pixels and clipped.
+Post-processing: score = class score (× objectness); the best class per candidate over all
+classes (a box most likely a person is not reported as a car); keep it if that class is one of
+``vehicle_classes`` and the score reaches ``score_threshold``; class-aware NMS at ``nms_iou``;
+boxes mapped back to frame pixels and clipped.
 """
 
 from __future__ import annotations
@@ -198,15 +199,14 @@ class OnnxYoloDetector:
         scores_all = out[:, first_class:]
         if spec.has_objectness:
             scores_all = scores_all * out[:, 4:5]
-        vehicle_scores = scores_all[:, self._vehicle_ids]
-        best = vehicle_scores.argmax(axis=1)
-        scores = vehicle_scores[np.arange(len(out)), best]
-        keep = scores >= spec.score_threshold
+        best = scores_all.argmax(axis=1)
+        scores = scores_all[np.arange(len(out)), best]
+        keep = (scores >= spec.score_threshold) & np.isin(best, self._vehicle_ids)
         if not keep.any():
             return []
         cx, cy, bw, bh = (out[keep, i] for i in range(4))
         boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1).astype(np.float32)
-        scores, classes = scores[keep].astype(np.float32), self._vehicle_ids[best[keep]]
+        scores, classes = scores[keep].astype(np.float32), best[keep]
         frame_h, frame_w = image.shape[:2]
         found: list[tuple[float, VehicleDetection]] = []
         for cls_id in np.unique(classes):
