@@ -100,14 +100,19 @@ class IngestPipeline:
     @classmethod
     def from_settings(cls, settings: Settings, sink: SightingSink) -> IngestPipeline:
         """The pipeline with the backends the settings name, built through the recognition registry."""
-        from recognition import registry
+        from recognition.registry import (
+            build_face_detector,
+            build_face_embedder,
+            build_plate_locator,
+            build_vehicle_embedder,
+        )
 
         return cls(
             settings,
-            registry.build_face_detector(settings),
-            registry.build_face_embedder(settings),
-            registry.build_plate_locator(settings),
-            registry.build_vehicle_embedder(settings),
+            build_face_detector(settings),
+            build_face_embedder(settings),
+            build_plate_locator(settings),
+            build_vehicle_embedder(settings),
             sink,
         )
 
@@ -139,6 +144,8 @@ class IngestPipeline:
                     pending.append(self._analyse(frame, report))
                     if self._batch_ready(pending):
                         self._drain(pending, tracker, report, camera_id, source)
+                    else:
+                        self._write(tracker.expire(pending[0].frame.wall), report, camera_id, source)
                     report.frames_decoded = source.frames_decoded
                     if progress is not None:
                         progress(source.position_s, source.duration_s)
@@ -165,10 +172,12 @@ class IngestPipeline:
         return report
 
     def _batch_ready(self, pending: Sequence[_Pending]) -> bool:
-        """Embed when the batch is full, when it holds as many frames as faces allowed (bounding the
-        frames kept in memory), or when there is nothing to batch."""
+        """Embed when the batch is full, when it holds as many frames as the batch has faces (bounding
+        the frames kept in memory), or when the newest frame has no face: the faces in view have
+        left, so the batch will not grow soon and their tracks should move on."""
         faces = sum(len(p.faces) for p in pending)
-        return faces == 0 or faces >= self._ingest.face_batch or len(pending) >= self._ingest.face_batch
+        batch = self._ingest.face_batch
+        return not pending[-1].faces or faces >= batch or len(pending) >= batch
 
     # -- per frame ------------------------------------------------------------------------------
 

@@ -175,7 +175,7 @@ class Tracker:
 
     def update(self, now: datetime, observations: Sequence[Observation]) -> list[TrackResult]:
         """Associate one frame's observations (all taken at ``now``); returns the tracks that ended."""
-        ended = self._expire(now)
+        ended = self.expire(now)
         pairs: list[tuple[float, int, int]] = []
         for ti, track in enumerate(self._tracks):
             predicted = track.predicted(now)
@@ -202,7 +202,12 @@ class Tracker:
         finished, self._tracks = self._tracks, []
         return self._results(finished)
 
-    def _expire(self, now: datetime) -> list[TrackResult]:
+    def expire(self, now: datetime) -> list[TrackResult]:
+        """End the tracks unmatched for longer than the gap at ``now``; :meth:`update` calls it too.
+
+        A caller holding frames back (to batch their embeddings) may call it with the time of its
+        earliest held frame: no later frame can revive those tracks, so they can be written already.
+        """
         finished = [t for t in self._tracks if now - t.last_seen > self._max_gap]
         if finished:
             self._tracks = [t for t in self._tracks if now - t.last_seen <= self._max_gap]
