@@ -224,7 +224,7 @@ def _expected(order: str) -> NDArray[np.float32]:
     if order == "RGB":
         px = px[:, ::-1]
     raw = ((px / 255 - np.array(MEAN)) / np.array(STD)) @ REID_W
-    return (raw / np.linalg.norm(raw, axis=1, keepdims=True)).astype(np.float32)
+    return np.asarray(raw / np.linalg.norm(raw, axis=1, keepdims=True), dtype=np.float32)
 
 
 @pytest.mark.parametrize(("batch", "order"), [(None, "RGB"), (None, "BGR"), (2, "RGB"), (1, "BGR")])
