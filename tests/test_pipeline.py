@@ -134,8 +134,10 @@ def test_fakes_implement_the_protocols() -> None:
 
 
 def _faces() -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
-    astronaut = cv2.cvtColor(skdata.astronaut()[30:190, 160:300], cv2.COLOR_RGB2BGR)
-    camera = cv2.cvtColor(skdata.camera()[40:200, 170:310], cv2.COLOR_GRAY2BGR)
+    astronaut_rgb: NDArray[np.uint8] = skdata.astronaut()  # type: ignore[no-untyped-call]
+    camera_grey: NDArray[np.uint8] = skdata.camera()  # type: ignore[no-untyped-call]
+    astronaut = cv2.cvtColor(astronaut_rgb[30:190, 160:300], cv2.COLOR_RGB2BGR)
+    camera = cv2.cvtColor(camera_grey[40:200, 170:310], cv2.COLOR_GRAY2BGR)
     return (
         np.asarray(cv2.resize(astronaut, (64, 72)), np.uint8),
         np.asarray(cv2.resize(camera, (64, 72)), np.uint8),
