@@ -23,6 +23,7 @@ _COMMANDS = [
     "sightline.commands.eval",
     "sightline.commands.bench",
     "sightline.commands.serve",
+    "sightline.commands.ingest",
 ]
 
 log = logging.getLogger("sightline")
