@@ -22,8 +22,3 @@ class ApiSettings(BaseModel):
         "120 MB of BGR; raising it lets bigger photos in at that memory cost per concurrent search.",
     )
     default_k: int = Field(default=50, ge=1, le=1000, description="Sightings a search returns unless asked.")
-    actor_header: str = Field(
-        default="X-Sightline-User",
-        description="Header naming who runs a search, written to the audit log. Not authentication: "
-        "a proxy in front of the API must set it.",
-    )

@@ -1,0 +1,3 @@
+"""One router per resource: health, cameras, search, sightings."""
+
+__all__: list[str] = []
