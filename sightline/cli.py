@@ -24,6 +24,7 @@ _COMMANDS = [
     "sightline.commands.bench",
     "sightline.commands.serve",
     "sightline.commands.ingest",
+    "sightline.commands.index",
 ]
 
 log = logging.getLogger("sightline")
