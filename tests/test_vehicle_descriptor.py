@@ -45,8 +45,8 @@ def render_front(
     img[py1:py2, px1:px2] = (160, 60, 10)  # blue plate
     for k in range(7):  # white characters
         img[py1 + 5 : py2 - 5, px1 + 5 + k * 10 : px1 + 11 + k * 10] = (255, 255, 255)
-    img = img * gain + rng.normal(0, 4, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    noisy = img * gain + rng.normal(0, 4, img.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def test_front_box_geometry() -> None:
@@ -109,7 +109,8 @@ def _embed_front(
     emb: ColorLayoutEmbedder, frame: NDArray[np.uint8], dx: int = 0, dy: int = 0
 ) -> NDArray[np.float32]:
     plate = Box(PLATE.x1 + dx, PLATE.y1 + dy, PLATE.x2 + dx, PLATE.y2 + dy)
-    return emb.embed(frame, [front_box_from_plate(plate, FRAME_W, FRAME_H)]).vectors[0]
+    vectors: NDArray[np.float32] = emb.embed(frame, [front_box_from_plate(plate, FRAME_W, FRAME_H)]).vectors
+    return np.asarray(vectors[0], dtype=np.float32)
 
 
 def test_descriptor_shape_and_normalisation() -> None:
