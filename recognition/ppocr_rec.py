@@ -133,7 +133,7 @@ class PpocrPlateReader:
         from recognition.runtime import make_session
 
         session = make_session(model_path(settings.models, "ppocr_rec"), settings.recognition.runtime)
-        reader = cls(session)
+        reader = cls(session, batch_size=settings.recognition.plate.rec_batch_size)
         reader.read([np.full((48, 144, 3), 128, dtype=np.uint8)])
         return reader
 
