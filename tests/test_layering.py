@@ -38,7 +38,9 @@ def test_package_does_not_import_upper_layers(package: str) -> None:
     assert not offenders, "\n".join(offenders)
 
 
-@pytest.mark.parametrize("package", ["ingest", "recognition", "search", "api", "models", "sample_streams", "sightline"])
+@pytest.mark.parametrize(
+    "package", ["ingest", "recognition", "search", "api", "models", "sample_streams", "sightline"]
+)
 def test_every_module_declares_all(package: str) -> None:
     missing = []
     for path in sorted((ROOT / package).rglob("*.py")):
@@ -47,7 +49,10 @@ def test_every_module_declares_all(package: str) -> None:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         declared = any(
             isinstance(node, (ast.Assign, ast.AnnAssign))
-            and any(isinstance(t, ast.Name) and t.id == "__all__" for t in getattr(node, "targets", [getattr(node, "target", None)]))
+            and any(
+                isinstance(t, ast.Name) and t.id == "__all__"
+                for t in getattr(node, "targets", [getattr(node, "target", None)])
+            )
             for node in tree.body
         )
         if not declared:

@@ -18,7 +18,7 @@ def test_defaults_validate() -> None:
 
 def test_toml_file_overrides_defaults(tmp_path: Path) -> None:
     cfg = tmp_path / "s.toml"
-    cfg.write_text('[search]\nretention_days = 7\n[recognition.face]\nmin_face_px = 30\n', encoding="utf-8")
+    cfg.write_text("[search]\nretention_days = 7\n[recognition.face]\nmin_face_px = 30\n", encoding="utf-8")
     s = load_settings(cfg)
     assert s.search.retention_days == 7
     assert s.recognition.face.min_face_px == 30
