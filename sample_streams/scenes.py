@@ -208,7 +208,8 @@ def street_background(index: int, seed: int, width: int, height: int) -> RGB:
     texture = np.asarray(
         cv2.GaussianBlur(rng.normal(0.0, 6.0, canvas.shape).astype(np.float32), (0, 0), 1.2), dtype=np.float32
     )
-    return np.clip(canvas.astype(np.float32) + texture, 0, 255).astype(np.uint8)
+    out: RGB = np.clip(canvas.astype(np.float32) + texture, 0, 255).astype(np.uint8)
+    return out
 
 
 def railing_span(index: int, seed: int, width: int) -> tuple[int, int]:

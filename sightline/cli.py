@@ -19,6 +19,7 @@ __all__ = ["main"]
 
 _COMMANDS = [
     "sightline.commands.config",
+    "sightline.commands.samples",
     "sightline.commands.models",
     "sightline.commands.eval",
     "sightline.commands.bench",
