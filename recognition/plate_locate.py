@@ -51,9 +51,11 @@ _MIN_PLATE_WIDTH = 20  # in search pixels: smaller plates cannot be read anyway 
 #: surroundings to see where the text stops, and a tight crop clips the outer characters.
 _MARGIN_X = 0.15
 _MARGIN_Y = 0.6
+#: Width over height of a plate (440×140 blue, 480×140 new-energy).
+_PLATE_ASPECT = 3.2
 #: Candidates are scaled so that their height is this many pixels before det (never more than
 #: _DET_MAX_ZOOM up): DB finds plate text reliably at 20–40 px character height.
-_DET_PLATE_HEIGHT = 32
+_DET_PLATE_HEIGHT = 40
 _DET_MAX_ZOOM = 2.0
 #: A plate's text line (7–8 characters, padded) is 3:1 to 6:1 once rectified; lines outside this
 #: range are signs or fragments and are not worth a rec call.
@@ -119,9 +121,8 @@ def candidate_regions(image: Image, max_regions: int) -> list[Region]:
         mask = cv2.inRange(hsv, np.array(lo, np.uint8), np.array(hi, np.uint8))
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, close)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, opening)
-        regions += [
-            Region(r.box, r.score * 2.0, name, r.corners) for r in _rect_regions(np.asarray(mask, np.uint8), scale, name, edges)
-        ]
+        for r in _rect_regions(np.asarray(mask, np.uint8), scale, name, edges):
+            regions.append(Region(r.box, r.score * 2.0, name, r.corners))
     # Stroke regions: character edges closed into a line, then opened to drop thin clutter.
     strokes = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 5)))
     strokes = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 5)))
@@ -210,15 +211,21 @@ class PlateLocator:
         """The text line inside a candidate region (frame pixels), or None when it holds no plate-like line."""
         h, w = image.shape[:2]
         b = region.box
-        mx, my = _MARGIN_X * b.width, _MARGIN_Y * b.height
-        x1, y1 = max(0, int(b.x1 - mx)), max(0, int(b.y1 - my))
-        x2, y2 = min(w, int(np.ceil(b.x2 + mx))), min(h, int(np.ceil(b.y2 + my)))
+        # A mask often holds only part of a plate (a glare, the saturated half of a new-energy
+        # plate's gradient), so det sees a plate-shaped window around it: at least as wide as
+        # _PLATE_ASPECT times its height, with margins, so that no character is clipped.
+        plate_w = max(b.width, _PLATE_ASPECT * b.height)
+        plate_h = plate_w / _PLATE_ASPECT
+        cx, cy = b.center
+        half_w, half_h = plate_w * (0.5 + _MARGIN_X), max(plate_h * (0.5 + _MARGIN_Y), b.height / 2)
+        x1, y1 = max(0, int(cx - half_w)), max(0, int(cy - half_h))
+        x2, y2 = min(w, int(np.ceil(cx + half_w))), min(h, int(np.ceil(cy + half_h)))
         if x2 - x1 < 8 or y2 - y1 < 8:
             return None
         crop = image[y1:y2, x1:x2]
         # Det sees the candidate at a fixed plate height: enough for DB, and its cost is
         # proportional to pixels, so large near plates cost no more than small ones.
-        zoom = min(_DET_MAX_ZOOM, _DET_PLATE_HEIGHT / max(b.height, 1.0))
+        zoom = min(_DET_MAX_ZOOM, _DET_PLATE_HEIGHT / max(plate_h, 1.0))
         size = (max(8, round(crop.shape[1] * zoom)), max(8, round(crop.shape[0] * zoom)))
         small = np.asarray(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
         line = _text_line(self._detector.detect(small))
