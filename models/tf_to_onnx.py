@@ -139,6 +139,7 @@ class _Builder:
         self.values: dict[str, _Value] = {}
         self.inputs: list[onnx.ValueInfoProto] = []
         self.transposed: dict[tuple[str, bool], _Tensor] = {}
+        self.handlers = self._handlers()
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ class _Builder:
             self.transposed[key] = _Tensor(out, 4, nchw)
         return self.transposed[key]
 
-    def const_input(self, ref: str, arr: Array, nchw: bool, suffix: str = "") -> str:
+    def const_input(self, ref: str, arr: Array, nchw: bool) -> str:
         """A constant operand of an elementwise op, reshaped to broadcast against NCHW if needed."""
         name = _strip(ref)
         if nchw and arr.size > 1:
@@ -196,7 +197,7 @@ class _Builder:
                 arr, name = arr.transpose(_TO_NCHW), f"{name}/__nchw"
             else:
                 raise ModelError(f"cannot broadcast constant {ref!r} of shape {arr.shape} against NCHW")
-        return self.init(name + suffix, arr)
+        return self.init(name, arr)
 
     # -- ops -----------------------------------------------------------------------------------
 
@@ -369,7 +370,7 @@ class _Builder:
         if op == "Const":
             self.values[name] = decode_tensor(node.attr["value"].tensor)
             return
-        handler = self._handlers().get(op)
+        handler = self.handlers.get(op)
         if handler is None:
             raise ModelError(
                 f"unsupported TensorFlow op {op!r} (node {name!r}); supported: {', '.join(SUPPORTED_OPS)}"
