@@ -86,12 +86,16 @@ def decode_image(data: bytes, max_pixels: int) -> Image:
     return image
 
 
+class _BodyTooLarge(Exception):
+    """Raised into the app from ``receive`` once the body passes the limit."""
+
+
 class BodySizeLimit:
     """ASGI middleware refusing request bodies over ``max_bytes`` with 413, before they are spooled.
 
     A body announced too large by ``Content-Length`` is refused without reading it. A streamed body
     is counted; once it passes the limit the rest is not read and the answer is 413 whatever the
-    route would have said (the form parser sees a truncated body and would otherwise answer 400).
+    route would have said (FastAPI turns a failed body read into 400).
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -113,13 +117,15 @@ class BodySizeLimit:
         async def limited_receive() -> Message:
             nonlocal received, over
             if over:
-                return {"type": "http.request", "body": b"", "more_body": False}
+                raise _BodyTooLarge
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     over = True
-                    return {"type": "http.request", "body": b"", "more_body": False}
+                    # Raising (rather than ending the body) makes the form parser close the
+                    # temporary files it has opened so far.
+                    raise _BodyTooLarge
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -132,7 +138,13 @@ class BodySizeLimit:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        await self.app(scope, limited_receive, guarded_send)
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            started = True
+            await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(

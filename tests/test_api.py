@@ -9,6 +9,12 @@ astronaut that the stored sightings never saw.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -460,3 +466,48 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
     face = spec["paths"]["/api/search/face"]["post"]
     assert "422" in face["responses"] and "413" in face["responses"]
     assert spec["components"]["schemas"]["CameraOut"]["examples"][0]["url"].startswith("rtsp://***@")
+
+
+def test_app_builds_and_closes_its_own_services(settings: Settings) -> None:
+    """Without injected services the lifespan builds them from the settings and closes them after."""
+    app = create_app(settings)
+
+    async def run() -> tuple[int, dict[str, Any]]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://sightline.test") as c:
+                r = await c.get("/api/health")
+            assert isinstance(app.state.services, Services)
+        return r.status_code, r.json()
+
+    status, body = asyncio.run(run())
+    assert status == 200
+    assert body["counts"] == {"cameras": 0, "face": 0, "vehicle": 0}
+    assert body["models"]["face_embedder"] == "FaceNetEmbedder"
+    assert not hasattr(app.state, "services")
+    assert (settings.search.data_dir / "sightline.db").is_file()
+
+
+def test_serve_command_answers_on_loopback(settings: Settings) -> None:
+    """``sightline serve`` in a subprocess: health answers, SIGINT shuts it down cleanly."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "SIGHTLINE_SEARCH__DATA_DIR": str(settings.search.data_dir)}
+    cmd = [sys.executable, "-m", "sightline.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.communicate()[0].decode()
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out.decode()
