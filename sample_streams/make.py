@@ -16,6 +16,7 @@ import importlib
 import logging
 import math
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -44,6 +45,7 @@ from sample_streams.render import (
 )
 from sample_streams.scenes import (
     CameraPlan,
+    Placement,
     SubjectSpec,
     compose_frame,
     load_portrait,
@@ -52,10 +54,19 @@ from sample_streams.scenes import (
     portrait_sprite,
     street_background,
 )
-from sightline.errors import InputError, StreamError
+from sightline.errors import InputError, NotFound, StreamError
 from sightline.settings import Settings
 
-__all__ = ["DEFAULT_SEED", "FPS", "FRAME_SIZE", "build_subjects", "make_samples", "subject_sprites"]
+__all__ = [
+    "DEFAULT_SEED",
+    "FPS",
+    "FRAME_SIZE",
+    "SamplePlan",
+    "build_subjects",
+    "make_samples",
+    "plan_samples",
+    "subject_sprites",
+]
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +241,86 @@ def _write_cameras_csv(out_dir: Path, clips: list[Clip], seed: int) -> None:
             writer.writerow([clip.camera_id, name, f"{lat:.6f}", f"{lon:.6f}", url, f"sample;{tag}"])
 
 
+@dataclass(frozen=True, slots=True)
+class SamplePlan:
+    """A sample set before any file is written: subjects, their sprites, and each camera's schedule.
+
+    Everything here follows from the seed, so the ground truth and the exact position of every face
+    and plate in every frame are known without decoding the clips.
+    """
+
+    seed: int
+    subjects: tuple[SubjectSpec, ...]
+    sprites: dict[str, Sprite]
+    cameras: tuple[CameraPlan, ...]
+    starts: tuple[datetime, ...]
+
+    def camera(self, camera_id: str) -> CameraPlan:
+        for plan in self.cameras:
+            if plan.camera_id == camera_id:
+                return plan
+        raise NotFound(f"no camera {camera_id!r} in this sample set")
+
+    def placements(self, camera_id: str, frame: int) -> list[Placement]:
+        """Every subject in ``frame`` of a camera's clip, with its box, face box or plate box."""
+        return placements(self.camera(camera_id), self.sprites, frame)
+
+    def ground_truth(self) -> GroundTruth:
+        clips = [
+            Clip(
+                camera_id=plan.camera_id,
+                file=f"clips/{plan.camera_id}.mp4",
+                start=start,
+                fps=plan.fps,
+                width=plan.width,
+                height=plan.height,
+                frames=plan.frames,
+                duration_s=plan.frames / plan.fps,
+                gop=plan.fps,
+            )
+            for plan, start in zip(self.cameras, self.starts, strict=True)
+        ]
+        appearances = [
+            a
+            for plan, start in zip(self.cameras, self.starts, strict=True)
+            for a in _appearances(plan, self.sprites, start)
+        ]
+        return GroundTruth(
+            seed=self.seed,
+            clips=tuple(clips),
+            subjects=tuple(
+                Subject(
+                    id=s.id,
+                    kind=s.kind,
+                    portrait=s.portrait,
+                    query_image=f"queries/{s.id}.jpg",
+                    plate_text=s.plate_text,
+                    plate_colour=s.plate_colour,
+                    body_colour=_body_name(s.body_rgb),
+                )
+                for s in self.subjects
+            ),
+            appearances=tuple(sorted(appearances, key=lambda a: (a.start, a.camera_id, a.subject_id))),
+        )
+
+
+def plan_samples(
+    settings: Settings, seed: int = DEFAULT_SEED, cameras: int = 4, seconds: float = 12.0
+) -> SamplePlan:
+    """Plan a sample set (cheap: renders the sprites, no video)."""
+    if not 1 <= cameras <= 32:
+        raise InputError(f"cameras must be 1..32, got {cameras}")
+    if not 3.0 <= seconds <= 600.0:
+        raise InputError(f"seconds must be 3..600, got {seconds}")
+    subjects = build_subjects(seed)
+    sprites = subject_sprites(subjects, settings)
+    width, height = FRAME_SIZE
+    plans = plan_cameras(subjects, seed, cameras, seconds, FPS, width, height)
+    stride = max(60, math.ceil(seconds) + 10)
+    starts = tuple(_BASE_TIME + timedelta(seconds=p.index * stride) for p in plans)
+    return SamplePlan(seed, tuple(subjects), sprites, tuple(plans), starts)
+
+
 def make_samples(
     out_dir: Path,
     settings: Settings,
@@ -242,61 +333,19 @@ def make_samples(
 
     Deterministic in ``seed``: the same arguments give the same ground truth and the same frames.
     """
-    if not 1 <= cameras <= 32:
-        raise InputError(f"cameras must be 1..32, got {cameras}")
-    if not 3.0 <= seconds <= 600.0:
-        raise InputError(f"seconds must be 3..600, got {seconds}")
+    plan = plan_samples(settings, seed, cameras, seconds)
+    gt = plan.ground_truth()
     out_dir = Path(out_dir)
     (out_dir / "clips").mkdir(parents=True, exist_ok=True)
-    subjects = build_subjects(seed)
-    sprites = subject_sprites(subjects, settings)
-    width, height = FRAME_SIZE
-    plans = plan_cameras(subjects, seed, cameras, seconds, FPS, width, height)
-    stride = max(60, math.ceil(seconds) + 10)
-    clips: list[Clip] = []
-    appearances: list[Appearance] = []
-    total = sum(p.frames for p in plans)
     # tqdm ships no type information and its stubs are not a dependency: use it as Any.
     tqdm: Any = importlib.import_module("tqdm").tqdm
+    total = sum(c.frames for c in gt.clips)
     with tqdm(total=total, unit="frame", desc="samples", disable=not progress, file=sys.stderr) as bar:
-        for plan in plans:
-            start = _BASE_TIME + timedelta(seconds=plan.index * stride)
-            rel = f"clips/{plan.camera_id}.mp4"
-            log.debug("writing %s", rel)
-            _write_clip(out_dir / rel, plan, sprites, start, bar)
-            clips.append(
-                Clip(
-                    camera_id=plan.camera_id,
-                    file=rel,
-                    start=start,
-                    fps=plan.fps,
-                    width=plan.width,
-                    height=plan.height,
-                    frames=plan.frames,
-                    duration_s=plan.frames / plan.fps,
-                    gop=plan.fps,
-                )
-            )
-            appearances.extend(_appearances(plan, sprites, start))
-    queries = _write_queries(out_dir, subjects, sprites)
-    gt = GroundTruth(
-        seed=seed,
-        clips=tuple(clips),
-        subjects=tuple(
-            Subject(
-                id=s.id,
-                kind=s.kind,
-                portrait=s.portrait,
-                query_image=queries[s.id],
-                plate_text=s.plate_text,
-                plate_colour=s.plate_colour,
-                body_colour=_body_name(s.body_rgb),
-            )
-            for s in subjects
-        ),
-        appearances=tuple(sorted(appearances, key=lambda a: (a.start, a.camera_id, a.subject_id))),
-    )
-    _write_cameras_csv(out_dir, clips, seed)
+        for cam, clip, start in zip(plan.cameras, gt.clips, plan.starts, strict=True):
+            log.debug("writing %s", clip.file)
+            _write_clip(out_dir / clip.file, cam, plan.sprites, start, bar)
+    _write_queries(out_dir, list(plan.subjects), plan.sprites)
+    _write_cameras_csv(out_dir, list(gt.clips), seed)
     save_ground_truth(gt, out_dir / "ground_truth.json")
-    log.info("wrote %d clips, %d appearances to %s", len(clips), len(appearances), out_dir)
+    log.info("wrote %d clips, %d appearances to %s", len(gt.clips), len(gt.appearances), out_dir)
     return gt

@@ -11,7 +11,6 @@ character (MODELS.md).
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from models import model_path
 from models.settings import ModelSettings
+from recognition.plate_grammar import DIGITS, LETTERS, PROVINCES, PlateFormat, plate_format
 from recognition.types import Box
 from sightline.errors import ModelError
 
@@ -43,13 +43,9 @@ log = logging.getLogger(__name__)
 
 PlateColour = Literal["blue", "green", "yellow"]
 
-PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
-# Letters on plates never include I or O (they read as 1 and 0).
-_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
-_DIGITS = "0123456789"
-_PLATE_RE = re.compile(
-    rf"^[{PROVINCES}][{_LETTERS}](?:[{_LETTERS}{_DIGITS}]{{5}}|[DF][{_LETTERS}{_DIGITS}][{_DIGITS}]{{4}})$"
-)
+_LETTERS = LETTERS
+_DIGITS = DIGITS
+_RENDERABLE = {PlateFormat.STANDARD, PlateFormat.NEW_ENERGY_SMALL}
 
 # Debian packages that ship a CJK font, tried when the prepared model cache has none.
 _FALLBACK_FONTS = (
@@ -68,8 +64,9 @@ _FG: dict[str, tuple[int, int, int]] = {
 
 
 def is_valid_plate(text: str) -> bool:
-    """Province + issuing letter + five alphanumerics (no I/O), or a new-energy D/F + five."""
-    return _PLATE_RE.match(text) is not None
+    """A standard plate (province, letter, five alphanumerics without I/O) or a small new-energy one
+    (province, letter, D/F, alphanumeric, four digits): the two layouts this module draws."""
+    return plate_format(text) in _RENDERABLE
 
 
 def plate_colour_ok(text: str, colour: PlateColour) -> bool:
