@@ -161,7 +161,7 @@ def _k_best(options: list[list[tuple[str, float]]], k: int) -> list[tuple[float,
     beam: list[tuple[float, str, tuple[float, ...]]] = [(0.0, "", ())]
     for opts in options:
         grown = [
-            (score + math.log(max(prob, 1e-12)), text + char, probs + (prob,))
+            (score + math.log(max(prob, 1e-12)), text + char, (*probs, prob))
             for score, text, probs in beam
             for char, prob in opts[:k]
         ]

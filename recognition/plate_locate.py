@@ -75,7 +75,9 @@ class Region:
     corners: FloatArray
 
 
-def _rect_regions(mask: NDArray[np.uint8], scale: float, source: str, edges: NDArray[np.uint8]) -> list[Region]:
+def _rect_regions(
+    mask: NDArray[np.uint8], scale: float, source: str, edges: NDArray[np.uint8]
+) -> list[Region]:
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     regions: list[Region] = []
     for contour in contours:
@@ -112,7 +114,7 @@ def candidate_regions(image: Image, max_regions: int) -> list[Region]:
     gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     grad = cv2.convertScaleAbs(cv2.Sobel(gray, cv2.CV_16S, 1, 0, ksize=3))
     _, edges = cv2.threshold(grad, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    edges = np.asarray(edges, dtype=np.uint8)
+    edges_u8: NDArray[np.uint8] = np.asarray(edges, dtype=np.uint8)
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
     close = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 3))
     opening = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
@@ -121,12 +123,12 @@ def candidate_regions(image: Image, max_regions: int) -> list[Region]:
         mask = cv2.inRange(hsv, np.array(lo, np.uint8), np.array(hi, np.uint8))
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, close)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, opening)
-        for r in _rect_regions(np.asarray(mask, np.uint8), scale, name, edges):
+        for r in _rect_regions(np.asarray(mask, np.uint8), scale, name, edges_u8):
             regions.append(Region(r.box, r.score * 2.0, name, r.corners))
     # Stroke regions: character edges closed into a line, then opened to drop thin clutter.
     strokes = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 5)))
     strokes = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 5)))
-    regions += _rect_regions(np.asarray(strokes, np.uint8), scale, "strokes", edges)
+    regions += _rect_regions(np.asarray(strokes, np.uint8), scale, "strokes", edges_u8)
     regions.sort(key=lambda r: -r.score)
     kept: list[Region] = []
     for region in regions:
@@ -140,12 +142,14 @@ def candidate_regions(image: Image, max_regions: int) -> list[Region]:
 def rectify(image: Image, corners: FloatArray, height: int = REC_HEIGHT) -> Image:
     """Warp a quadrilateral (clockwise from top-left) to an upright line of the given height."""
     tl, tr, br, bl = corners.astype(np.float32)
-    width_px = max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl))
-    height_px = max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr), 1.0)
-    out_w = max(8, round(height * float(width_px / height_px)))
+    width_px = max(float(np.linalg.norm(tr - tl)), float(np.linalg.norm(br - bl)))
+    height_px = max(float(np.linalg.norm(bl - tl)), float(np.linalg.norm(br - tr)), 1.0)
+    out_w = max(8, round(height * width_px / height_px))
     dst = np.array([[0, 0], [out_w - 1, 0], [out_w - 1, height - 1], [0, height - 1]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(corners.astype(np.float32), dst)
-    warped = cv2.warpPerspective(image, matrix, (out_w, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.warpPerspective(
+        image, matrix, (out_w, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return np.asarray(warped, dtype=np.uint8)
 
 
@@ -159,7 +163,7 @@ def _text_line(boxes: Sequence[TextBox]) -> FloatArray | None:
         return float(cv2.contourArea(b.corners))
 
     main = max(boxes, key=area)
-    tl, tr, br, bl = main.corners
+    tl, _, _, bl = main.corners
     line_h = float(np.linalg.norm(bl - tl))
     cy = float(main.corners[:, 1].mean())
     points = [main.corners]
@@ -208,7 +212,7 @@ class PlateLocator:
         )
 
     def _text_quad(self, image: Image, region: Region) -> FloatArray | None:
-        """The text line inside a candidate region (frame pixels), or None when it holds no plate-like line."""
+        """The text line in a candidate region (frame pixels), or None when it holds no plate-like line."""
         h, w = image.shape[:2]
         b = region.box
         # A mask often holds only part of a plate (a glare, the saturated half of a new-energy
@@ -261,10 +265,18 @@ class PlateLocator:
         found: list[PlateDetection] = []
         for quad, read, score in zip(quads, reads, scores, strict=True):
             if not read.valid or read.confidence < self._min_confidence:
-                log.debug("rejected plate read %r (valid=%s, confidence %.2f)", read.text, read.valid, read.confidence)
+                log.debug(
+                    "rejected plate read %r (valid=%s, confidence %.2f)",
+                    read.text,
+                    read.valid,
+                    read.confidence,
+                )
                 continue
             box = Box(
-                float(quad[:, 0].min()), float(quad[:, 1].min()), float(quad[:, 0].max()), float(quad[:, 1].max())
+                float(quad[:, 0].min()),
+                float(quad[:, 1].min()),
+                float(quad[:, 0].max()),
+                float(quad[:, 1].max()),
             ).clipped(w, h)
             found.append(PlateDetection(box=box, corners=quad, read=read, score=score))
         found.sort(key=lambda d: -d.read.confidence)

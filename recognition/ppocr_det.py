@@ -9,6 +9,7 @@ crops and this class never upscales beyond ``max_side``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ class TextBox:
     score: float
 
 
-def unclip_rect(rect: tuple[tuple[float, float], tuple[float, float], float], ratio: float) -> FloatArray:
+def unclip_rect(rect: tuple[Sequence[float], Sequence[float], float], ratio: float) -> FloatArray:
     """Expand a min-area rectangle by DB's unclip distance d = area × ratio / perimeter.
 
     DB shrinks text regions by that distance in training; offsetting a rectangle outwards by d gives
@@ -116,7 +117,9 @@ class PpocrTextDetector:
         inputs = session.get_inputs()
         outputs = session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelError(f"ppocr det: expected 1 input and 1 output, got {len(inputs)} and {len(outputs)}")
+            raise ModelError(
+                f"ppocr det: expected 1 input and 1 output, got {len(inputs)} and {len(outputs)}"
+            )
         if len(inputs[0].shape) != 4 or inputs[0].shape[1] != 3:
             raise ModelError(f"ppocr det: expected input [N, 3, H, W], got {inputs[0].shape}")
         if len(outputs[0].shape) != 4 or outputs[0].shape[1] != 1:

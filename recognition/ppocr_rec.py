@@ -106,8 +106,7 @@ class PpocrPlateReader:
         if (
             len(in_shape) != 4
             or in_shape[1] != 3
-            or isinstance(in_shape[2], int)
-            and in_shape[2] != REC_HEIGHT
+            or (isinstance(in_shape[2], int) and in_shape[2] != REC_HEIGHT)
         ):
             raise ModelError(f"ppocr rec: expected input [N, 3, {REC_HEIGHT}, W], got {in_shape}")
         meta = session.get_modelmeta().custom_metadata_map
