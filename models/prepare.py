@@ -10,7 +10,6 @@ half-written model that a later load would trust.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import os
 import shlex
@@ -261,8 +260,7 @@ def prepare(
     converted and written. Raises ModelSourceMissing, ChecksumMismatch or ModelError on the first
     failure, naming the model.
     """
-    # tqdm ships no type information and its stubs are not a dependency: use it as Any.
-    tqdm = importlib.import_module("tqdm").tqdm
+    from tqdm import tqdm
 
     entries = _entries(manifest or default_manifest(), keys)
     results: list[PreparedModel] = []
@@ -306,9 +304,7 @@ def check_parity(entry: ManifestEntry, graph_def: bytes, onnx_path: Path) -> Non
     the part of the graph the converter rewrites. Raises ModelError on any disagreement.
     """
     import cv2
-
-    from recognition.runtime import make_session
-    from recognition.settings import RuntimeSettings
+    import onnxruntime as ort
 
     spec = entry.input
     if spec is None or spec.layout != "NHWC" or len(entry.outputs) != 1:
@@ -329,9 +325,10 @@ def check_parity(entry: ManifestEntry, graph_def: bytes, onnx_path: Path) -> Non
     except cv2.error as exc:
         raise ModelError(f"OpenCV cannot run the source graph of {entry.key!r}: {exc}") from exc
 
-    session = make_session(onnx_path, RuntimeSettings(intra_op_threads=0))
     name = entry.outputs[0].name
     try:
+        # A plain session: models/ sits below recognition/ and must not import it.
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         singles = [session.run([name], {spec.name: image[None]})[0][0] for image in batch]
         together = session.run([name], {spec.name: batch})[0]
     except Exception as exc:  # onnxruntime raises its own untyped errors
