@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
 from api.routers import cameras, health, search, sightings
@@ -40,13 +41,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             yield
             return
         log.info("opening store in %s and loading models", settings.search.data_dir)
-        built = Services.build(settings)
+        # Model loading and migrations block: keep them off the event loop.
+        built = await run_in_threadpool(Services.build, settings)
         app.state.services = built
         try:
             yield
         finally:
             log.info("closing store")
-            built.close()
+            await run_in_threadpool(built.close)
             del app.state.services
 
     app = FastAPI(
