@@ -143,6 +143,11 @@ def _square(boxes: F32) -> F32:
     return out
 
 
+def _nonempty(boxes: F32) -> NDArray[np.bool_]:
+    """Boxes with a positive side: a wild regression can invert a box, which cannot be cropped."""
+    return (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+
+
 def _normalise(pixels: NDArray[np.uint8]) -> F32:
     return (pixels.astype(np.float32) - 127.5) * 0.0078125
 
@@ -312,8 +317,8 @@ class MtcnnDetector:
             return np.zeros((0, 5), np.float32)
         cand = np.vstack(found)
         cand = cand[nms(cand[:, :4], cand[:, 4], self.nms_thresholds[0])]
-        boxes = _regress(cand[:, :4], cand[:, 5:9], plus_one=False)
-        return np.fix(_square(boxes))
+        boxes = np.fix(_square(_regress(cand[:, :4], cand[:, 5:9], plus_one=False)))
+        return boxes[_nonempty(boxes)]
 
     def _stage_r(self, image_t: NDArray[np.uint8], boxes: F32) -> F32:
         """R-Net on 24x24 crops of all candidates in one batch: rejects most, refines the rest."""
@@ -323,8 +328,8 @@ class MtcnnDetector:
         if not len(boxes):
             return boxes
         pick = nms(boxes, score, self.nms_thresholds[1])
-        refined = _regress(boxes[pick], reg[pick], plus_one=True)
-        return np.fix(_square(refined))
+        refined = np.fix(_square(_regress(boxes[pick], reg[pick], plus_one=True)))
+        return refined[_nonempty(refined)]
 
     def _stage_o(self, image_t: NDArray[np.uint8], boxes: F32) -> tuple[F32, F32, F32]:
         """O-Net on 48x48 crops: final score, box and the five landmarks."""
