@@ -125,18 +125,25 @@ class IngestPipeline:
     ) -> IngestReport:
         """Ingest one file from camera ``camera_id``; ``start_time`` is the wall-clock time of pts 0.
 
-        Raises NotFound / StreamError when the file cannot be opened at all; a stream that breaks
-        after opening is reported in ``IngestReport.error`` after its open tracks are written.
+        A file that is no readable video, or a stream that breaks mid-file, is reported in
+        ``IngestReport.error`` (after the open tracks are written) rather than raised, so one bad
+        file does not stop a batch; a missing file raises NotFound.
         """
         started = time.perf_counter()
         report = IngestReport(path=str(path), camera_id=camera_id)
         tracker = Tracker(self._ingest, face_min_quality=self._settings.recognition.face.min_quality)
-        source = open_video(
-            path,
-            start_time=start_time,
-            sample_fps=self._ingest.sample_fps,
-            keyframes_only=self._ingest.keyframes_only,
-        )
+        try:
+            source = open_video(
+                path,
+                start_time=start_time,
+                sample_fps=self._ingest.sample_fps,
+                keyframes_only=self._ingest.keyframes_only,
+            )
+        except StreamError as exc:
+            report.error = str(exc)
+            report.elapsed_s = time.perf_counter() - started
+            log.warning("%s", exc)
+            return report
         pending: list[_Pending] = []
         with source:
             try:

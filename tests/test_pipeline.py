@@ -9,9 +9,11 @@ uses the real backends built from the settings.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -278,3 +280,98 @@ def test_report_serialises(settings: Settings, vehicle_clip: Path) -> None:
     as_dict = report.as_dict()
     assert as_dict["camera_id"] == "cam-2" and as_dict["error"] is None
     assert set(as_dict) == set(IngestReport.__dataclass_fields__)
+
+
+# -- end to end: real backends, real store, the CLI -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One generated sample camera (8 s, two people and three vehicles passing)."""
+    from sample_streams.make import make_samples
+    from sightline.settings import load_settings
+
+    out = tmp_path_factory.mktemp("samples")
+    make_samples(out, load_settings(), cameras=1, seconds=8.0, progress=False)
+    return out
+
+
+def _ingest_cli(
+    args: list[str], data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, Any], str]:
+    from sightline.cli import main
+
+    monkeypatch.setenv("SIGHTLINE_SEARCH__DATA_DIR", str(data_dir))
+    rc = main(["ingest", *args, "--json"])
+    captured = capsys.readouterr()
+    return rc, json.loads(captured.out), captured.err
+
+
+@pytest.mark.slow
+def test_cli_ingests_a_sample_stream_with_the_real_backends(
+    settings: Settings, sample_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One sighting per person and per vehicle that passed, at the right times, with their plates."""
+    from sample_streams.ground_truth import load_ground_truth
+    from search.store import SightingStore
+
+    gt = load_ground_truth(sample_dir / "ground_truth.json")
+    clip = gt.clips[0]
+    rc, report, _ = _ingest_cli(
+        [str(sample_dir / clip.file), "--camera", clip.camera_id, "--start", clip.start.isoformat()],
+        settings.search.data_dir,
+        monkeypatch,
+        capsys,
+    )
+    assert rc == 0 and report["error"] is None
+    kinds = {s.id: s.kind for s in gt.subjects}
+    truth = [a for a in gt.appearances if a.camera_id == clip.camera_id]
+    with SightingStore.open(settings.search) as store:
+        stored = sorted(store.get_sightings(report["sighting_ids"]).values(), key=lambda s: s.first_seen)
+    assert len(stored) == len(truth) == report["sightings_written"]
+    for kind in ("face", "vehicle"):
+        want = sorted((a for a in truth if kinds[a.subject_id] == kind), key=lambda a: a.start)
+        got = [s for s in stored if s.kind.value == kind]
+        assert len(got) == len(want)
+        for s, a in zip(got, want, strict=True):
+            # Sampled at 2 fps: a sighting starts and ends within one sampling step of the truth.
+            assert abs((s.first_seen - a.start).total_seconds()) <= 0.5
+            assert abs((s.last_seen - a.end).total_seconds()) <= 0.5
+            assert s.crop_path is not None and (settings.search.data_dir / s.crop_path).is_file()
+    plates = {gt.subject(a.subject_id).plate_text for a in truth if kinds[a.subject_id] == "vehicle"}
+    assert {s.plate_text for s in stored if s.kind is SightingKind.VEHICLE} == plates
+
+
+@pytest.mark.slow
+def test_cli_reports_a_broken_stream_and_keeps_its_sightings(
+    settings: Settings,
+    sample_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A recording cut off mid-write (index first, as recorders write for crash safety)."""
+    whole = tmp_path / "whole.mp4"
+    source = str(sample_dir / "clips" / "cam-01.mp4")
+    with av.open(source) as inp, av.open(str(whole), "w", options={"movflags": "+faststart"}) as out:
+        s_out = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = s_out
+                out.mux(packet)
+    data = whole.read_bytes()
+    cut = tmp_path / "cam-01.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    rc, report, err = _ingest_cli([str(cut)], settings.search.data_dir, monkeypatch, capsys)
+    assert rc == 1
+    assert report["error"] is not None and report["camera_id"] == "cam-01"
+    assert report["sightings_written"] >= 1
+    assert f"{report['sightings_written']} sightings kept" in err
+
+
+def test_a_file_that_is_no_video_is_reported(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "notes.mp4"
+    path.write_text("not a video\n" * 10)
+    report = _pipeline(settings, ListSink(), BlobFaceDetector()).ingest_file(path, "cam-1", START)
+    assert report.error is not None and "not a readable video" in report.error
+    assert (report.frames_decoded, report.sightings_written) == (0, 0)
