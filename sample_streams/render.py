@@ -209,7 +209,7 @@ def _shade(rgb: tuple[int, int, int], f: float) -> tuple[int, int, int]:
 def render_vehicle(plate: PlateImage, body: tuple[int, int, int], width: int = 760) -> Sprite:
     """A vehicle front (body, windscreen, grille, headlights, bumper) carrying ``plate``.
 
-    The plate is pasted at 0.39 of the body width (wider than on a real car, so a 640-px frame can
+    A blue plate is pasted at 0.39 of the body width (wider than on a real car, so a 640-px frame can
     show a readable plate) on a flat recess that leaves a quiet margin around it.
     """
     W, H = width, round(width * 0.58)
@@ -249,7 +249,9 @@ def render_vehicle(plate: PlateImage, body: tuple[int, int, int], width: int = 7
         d.line((0.33 * W, y, 0.67 * W, y), fill=(92, 95, 102, 255), width=max(1, W // 150))
     d.rounded_rectangle((0.03 * W, 0.62 * H, 0.97 * W, 0.90 * H), radius=0.04 * W, fill=(*dark, 255))
 
-    pw = round(0.39 * W)
+    # Same scale in mm for every plate: a green plate (480 mm) is wider than a blue one (440 mm).
+    mm_w = plate.image.shape[1] * 140 / plate.image.shape[0]
+    pw = round(0.39 * W * mm_w / 440)
     ph = round(pw * plate.image.shape[0] / plate.image.shape[1])
     px1, py1 = (W - pw) // 2, round(0.645 * H)
     margin = round(0.16 * ph)
