@@ -22,10 +22,11 @@ from api.deps import (
 )
 from api.schemas import ErrorOut, TrajectoryOut
 from recognition.base import Image
-from recognition.types import Box, FaceDetection
-from sightline.errors import InputError, NoFaceFound
+from recognition.query import QueryFaceEmbedder
+from recognition.types import Box
+from sightline.errors import InputError
 
-__all__ = ["largest_face", "parse_box", "router"]
+__all__ = ["parse_box", "router"]
 
 router = APIRouter(prefix="/search", tags=["search"])
 
@@ -36,11 +37,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "Missing case_ref/reason, bad filters, or an unusable photo."},
     503: {"model": ErrorOut, "description": "The store, the index or a model is unavailable."},
 }
-
-
-def largest_face(faces: list[FaceDetection]) -> FaceDetection:
-    """The face with the largest box: in a query photo the subject is the closest face."""
-    return max(faces, key=lambda f: f.box.width * f.box.height)
 
 
 def parse_box(text: str, image: Image) -> Box:
@@ -78,15 +74,7 @@ def search_face(
     k: Annotated[int | None, Form(ge=1, le=1000, description=_K)] = None,
     min_similarity: Annotated[float | None, Form(ge=-1, le=1, description=_MIN_SIM)] = None,
 ) -> TrajectoryOut:
-    faces = detector.detect(image)
-    if not faces:
-        height, width = image.shape[:2]
-        raise NoFaceFound(
-            f"no face found in the {width}x{height} photo; faces smaller than "
-            f"{settings.recognition.face.min_face_px} px or strongly turned are not detected"
-        )
-    face = largest_face(faces)
-    vector = embedder.embed(image, [face]).vectors[0]
+    vector = QueryFaceEmbedder(detector, embedder, settings.recognition.face.min_face_px).embed(image)
     trajectory = service.search_face(
         request, vector, k=k or settings.api.default_k, min_similarity=min_similarity
     )
