@@ -26,13 +26,16 @@ _COMMANDS = [
     "sightline.commands.serve",
     "sightline.commands.ingest",
     "sightline.commands.index",
+    "sightline.commands.demo",
 ]
 
 log = logging.getLogger("sightline")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sightline", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="sightline", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,0 +1,80 @@
+"""The demo: sample streams generated, ingested into a store of their own, and served by the API.
+
+It keeps its data apart (``<data_dir>/demo``) so trying it never mixes with real sightings, and it
+ingests only into an empty demo store, so running it twice does not duplicate sightings.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from sightline.settings import Settings
+
+__all__ = ["DemoPlan", "demo_settings", "prepare_demo"]
+
+log = logging.getLogger(__name__)
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """The settings with the store moved to ``<data_dir>/demo``."""
+    data = settings.model_dump()
+    data["search"]["data_dir"] = Path(settings.search.data_dir) / "demo"
+    return Settings(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPlan:
+    """What the demo prepared: where its samples are, how many sightings it holds, what to ask."""
+
+    samples_dir: Path
+    sightings: int
+    examples: list[str]
+
+
+def prepare_demo(settings: Settings, samples_dir: Path, progress: bool = True) -> DemoPlan:
+    """Generate samples if absent and ingest them into the (empty) demo store."""
+    from tqdm import tqdm
+
+    from ingest.pipeline import IngestPipeline
+    from sample_streams.ground_truth import load_ground_truth
+    from sample_streams.make import make_samples
+    from search.services import SearchService
+    from sightline.evaluation.samples import load_sample_cameras
+
+    gt_path = samples_dir / "ground_truth.json"
+    if not gt_path.is_file():
+        log.info("generating sample streams in %s", samples_dir)
+        make_samples(samples_dir, settings, progress=progress)
+    gt = load_ground_truth(gt_path)
+    service = SearchService.open(settings.search)
+    try:
+        if service.store.count_sightings() == 0:
+            for camera in load_sample_cameras(samples_dir):
+                service.store.ensure_camera(camera)
+            pipeline = IngestPipeline.from_settings(settings, service)
+            for clip in tqdm(gt.clips, desc="ingest", unit="clip", disable=not progress):
+                report = pipeline.ingest_file(samples_dir / clip.file, clip.camera_id, clip.start)
+                if report.error:
+                    log.warning("ingest of %s stopped: %s", clip.file, report.error)
+        sightings = service.store.count_sightings()
+    finally:
+        service.close()
+
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    case = "case_ref=DEMO-1&reason=demo"
+    examples = [f"{base}/docs"]
+    for subject in gt.subjects:
+        if subject.kind == "vehicle" and subject.plate_text:
+            exact = quote(subject.plate_text)
+            partial = quote(subject.plate_text[:2] + "*" + subject.plate_text[-2:])
+            examples.append(f"curl '{base}/api/search/plate?pattern={exact}&{case}'")
+            examples.append(f"curl '{base}/api/search/plate?pattern={partial}&{case}'")
+        elif subject.kind == "face" and subject.query_image:
+            examples.append(
+                f"curl -F image=@{samples_dir / subject.query_image} -F case_ref=DEMO-1 -F reason=demo "
+                f"{base}/api/search/face"
+            )
+    return DemoPlan(samples_dir, sightings, examples)
