@@ -278,10 +278,21 @@ def test_invalid_arguments(base_settings: Settings) -> None:
 def test_faces_detected_mid_appearance(
     sample_dir: tuple[Path, dict[str, Any]], gt: GroundTruth, base_settings: Settings
 ) -> None:
+    """MTCNN finds each face mid-appearance, and FaceNet matches it to its query photo, not the other one."""
+    import cv2
+
+    from recognition.facenet import FaceNetEmbedder
     from recognition.mtcnn import MtcnnDetector
 
     detector = MtcnnDetector.from_settings(base_settings)
+    embedder = FaceNetEmbedder.from_settings(base_settings)
     plan = plan_samples(base_settings, gt.seed, CAMERAS, SECONDS)
+    queries = {}
+    for s in gt.subjects:
+        if s.kind == "face" and s.query_image is not None:
+            photo = cv2.imread(str(sample_dir[0] / s.query_image))
+            queries[s.id] = embedder.embed(photo, detector.detect(photo)[:1]).vectors[0]
+    threshold = base_settings.recognition.face.match_threshold
     for clip in gt.clips:
         faces = [
             a
@@ -297,6 +308,9 @@ def test_faces_detected_mid_appearance(
             assert found, f"no face for {a.subject_id} in {clip.camera_id} frame {f}"
             cx, cy = found[0].box.center
             assert placed.box.x1 <= cx <= placed.box.x2 and placed.box.y1 <= cy <= placed.box.y2
+            vec = embedder.embed(frames[f], found[:1]).vectors[0]
+            sims = {sid: float(vec @ q) for sid, q in queries.items()}
+            assert max(sims, key=lambda k: sims[k]) == a.subject_id and sims[a.subject_id] > threshold, sims
 
 
 @pytest.mark.slow
