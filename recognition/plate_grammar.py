@@ -40,8 +40,9 @@ _DIG = frozenset(DIGITS)
 _AN = _LET | _DIG
 _DF = frozenset("DF")
 
-#: Characters that are never part of a plate's text: separators, spaces, border fragments.
-_SEPARATORS = frozenset(" ·•・．.-_|:：'\"")
+#: Characters that are never part of a plate's text: separators, spaces, and the brackets and bars
+#: a plate's border edges are read as.
+_SEPARATORS = frozenset(" ·•・．.-_|:：'\"[](){}【】「」")
 
 #: Look-alike substitutions, applied only when the position forbids the character that was read.
 _AS_LETTER = {"0": "D", "O": "D", "8": "B", "2": "Z", "5": "S", "6": "G", "1": "T", "4": "A"}

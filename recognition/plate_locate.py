@@ -63,6 +63,7 @@ _MIN_LINE_ASPECT = 2.2
 _MAX_LINE_ASPECT = 8.0
 #: Extra width added to the rectified text line on each side, as a share of its height.
 _LINE_PAD = 0.15
+_PLATE_TO_TEXT_HEIGHT = 140 / 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,24 @@ def _text_line(boxes: Sequence[TextBox]) -> FloatArray | None:
     return order_corners(np.asarray(quad, dtype=np.float32))
 
 
+def _unpad(line: FloatArray) -> FloatArray:
+    """The text line without the end padding ``_text_line`` added."""
+    tl, tr, br, bl = line
+    height = max(float(np.linalg.norm(bl - tl)), 1.0)
+    along = (tr - tl) / max(float(np.linalg.norm(tr - tl)), 1.0)
+    delta = along * _LINE_PAD * height
+    return np.stack([tl + delta, tr - delta, br - delta, bl + delta]).astype(np.float32)
+
+
+def _plate_outline(line: FloatArray) -> FloatArray:
+    """The plate around its padded text line: characters are 90 of the plate's 140 mm height (GA 36),
+    and the padded line already spans about the plate's width."""
+    tl, tr, br, bl = line
+    down = ((bl - tl) + (br - tr)) / 2 * (_PLATE_TO_TEXT_HEIGHT - 1.0) / 2
+    out = np.stack([tl - down, tr - down, br + down, bl + down]).astype(np.float32)
+    return out
+
+
 class PlateLocator:
     """Finds plates in a frame: candidate regions → DB text line → rectified crop → grammar-checked read."""
 
@@ -248,22 +267,41 @@ class PlateLocator:
         if image.ndim != 3 or image.shape[2] != 3:
             raise InputError(f"frame must be a BGR image [H, W, 3], got shape {list(image.shape)}")
         quads: list[FloatArray] = []
+        outlines: list[FloatArray] = []
         scores: list[float] = []
+        from_det: list[bool] = []
         for region in candidate_regions(image, self._max_candidates):
             quad = self._text_quad(image, region)
-            if quad is None and region.source != "strokes":
-                # A plate-coloured region is the plate itself: read it whole when det sees no text
-                # (blurred or overexposed plates); the grammar drops its border as strays.
-                quad = region.corners
             if quad is not None:
                 quads.append(quad)
-                scores.append(region.score)
+                outlines.append(_plate_outline(quad))
+            elif region.source != "strokes":
+                # A plate-coloured region is the plate itself: read it whole when det sees no text
+                # (blurred or overexposed plates); the grammar drops its border as strays.
+                quads.append(region.corners)
+                outlines.append(region.corners)
+            else:
+                continue
+            scores.append(region.score)
+            from_det.append(quad is not None)
         if not quads:
             return []
         h, w = image.shape[:2]
         reads = self._reader.read([rectify(image, q) for q in quads])
+        # Near misses (plate-like characters but no grammatical plate) are read once more without
+        # the end padding: a border bar that close can merge with the first character (川 → "[I").
+        retry = [
+            i
+            for i, r in enumerate(reads)
+            if from_det[i] and not r.valid and sum(c.isascii() and c.isalnum() for c in r.text) >= 4
+        ]
+        if retry:
+            second = self._reader.read([rectify(image, _unpad(quads[i])) for i in retry])
+            for i, read in zip(retry, second, strict=True):
+                if read.valid:
+                    reads[i] = read
         found: list[PlateDetection] = []
-        for quad, read, score in zip(quads, reads, scores, strict=True):
+        for quad, read, score in zip(outlines, reads, scores, strict=True):
             if not read.valid or read.confidence < self._min_confidence:
                 log.debug(
                     "rejected plate read %r (valid=%s, confidence %.2f)",

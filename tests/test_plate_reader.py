@@ -83,7 +83,11 @@ def test_reader_implements_protocol(reader: PpocrPlateReader) -> None:
     ],
 )
 def test_reads_rendered_plates(
-    reader: PpocrPlateReader, font_path: Path, text: str, colours: tuple[tuple[int, int, int], ...], scale: float
+    reader: PpocrPlateReader,
+    font_path: Path,
+    text: str,
+    colours: tuple[tuple[int, int, int], ...],
+    scale: float,
 ) -> None:
     import cv2
 
