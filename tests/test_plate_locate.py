@@ -145,7 +145,6 @@ def test_order_corners_and_rectify() -> None:
 
 
 @pytest.mark.data
-@pytest.mark.slow
 def test_ccpd_scenes(base_settings: Settings, shared_data: Path) -> None:
     result = evaluate_plate_scenes(base_settings, shared_data / "plates_ccpd")
     assert result["n"] == 11
