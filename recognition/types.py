@@ -100,7 +100,9 @@ class Embeddings:
         if len(v):
             norms = np.linalg.norm(v, axis=1)
             if not np.allclose(norms, 1.0, atol=1e-3):
-                raise ValueError(f"Embeddings: rows must be L2-normalised, norms in [{norms.min()}, {norms.max()}]")
+                raise ValueError(
+                    f"Embeddings: rows must be L2-normalised, norms in [{norms.min()}, {norms.max()}]"
+                )
 
     @classmethod
     def normalised(cls, raw: NDArray[np.floating]) -> Embeddings:
@@ -140,7 +142,9 @@ class PlateRead:
                 f"PlateRead: {len(self.text)} characters but {len(self.char_confidences)} confidences"
             )
         if self.alternatives and len(self.alternatives) != len(self.text):
-            raise ValueError(f"PlateRead: {len(self.text)} characters but {len(self.alternatives)} alternatives")
+            raise ValueError(
+                f"PlateRead: {len(self.text)} characters but {len(self.alternatives)} alternatives"
+            )
 
     @property
     def confidence(self) -> float:

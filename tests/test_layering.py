@@ -67,7 +67,8 @@ def test_cli_help_imports_nothing_heavy() -> None:
 
     code = (
         "import sys; from sightline.cli import build_parser; build_parser(); "
-        "heavy = [m for m in ('cv2', 'onnxruntime', 'faiss', 'av', 'torch', 'sqlalchemy', 'fastapi') if m in sys.modules]; "
+        "heavy = [m for m in ('cv2', 'onnxruntime', 'faiss', 'av', 'torch', 'sqlalchemy', 'fastapi') "
+        "if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
