@@ -27,7 +27,11 @@ _COMMANDS = [
     "sightline.commands.ingest",
     "sightline.commands.index",
     "sightline.commands.demo",
+    "sightline.commands.search",
+    "sightline.commands.retention",
 ]
+
+_QUIET_LIBRARIES = ("alembic", "faiss", "httpx", "multipart", "matplotlib", "PIL")
 
 log = logging.getLogger("sightline")
 
@@ -52,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Libraries that narrate their start-up at INFO: keep stderr for what Sightline itself did.
+        for name in _QUIET_LIBRARIES:
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         rc: int = args.func(args)
     except SightlineError as exc:
