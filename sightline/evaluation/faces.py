@@ -159,9 +159,10 @@ def tar_at_far(scores: NDArray[np.float64], same: NDArray[np.bool_], far: float)
 class _Encoder:
     """Embeds LFW images once each within a run and counts images where no face was found."""
 
-    def __init__(self, detector: MtcnnDetector, embedder: FaceNetEmbedder) -> None:
+    def __init__(self, detector: MtcnnDetector, embedder: FaceNetEmbedder, mirror: bool) -> None:
         self._detector = detector
         self._embedder = embedder
+        self._mirror = mirror
         self._cache: dict[Path, NDArray[np.float32]] = {}
         self.no_face = 0
 
@@ -180,7 +181,10 @@ class _Encoder:
                 self.no_face += 1
                 log.debug("no face in %s; using the centre crop", path)
                 face = _centre_face(w, h)
-            self._cache[path] = self._embedder.embed(image, [face]).vectors[0]
+            crop = self._embedder.crop(image, face)
+            crops = [crop, np.ascontiguousarray(crop[:, ::-1])] if self._mirror else [crop]
+            mean = self._embedder.embed_crops(crops).vectors.sum(axis=0)
+            self._cache[path] = (mean / np.linalg.norm(mean)).astype(np.float32)
         return self._cache[path]
 
 
@@ -190,12 +194,14 @@ def evaluate_lfw(
     limit_folds: int | None = None,
     progress: bool = True,
     pairs_per_fold: int | None = None,
+    mirror: bool = False,
 ) -> dict[str, Any]:
     """Run the LFW verification protocol; returns pairs, accuracy (mean ± std over folds), AUC,
     TAR at FAR 1e-3, the mean cross-validated threshold, images without a detected face and time.
 
     ``limit_folds`` and ``pairs_per_fold`` shorten the run for tests; the reported numbers then
-    describe that subset only.
+    describe that subset only. ``mirror`` averages each face's embedding with its mirror image's
+    (twice the embedding cost; measured +0.001 accuracy).
     """
     from recognition.facenet import FaceNetEmbedder
     from recognition.mtcnn import MtcnnDetector
@@ -205,7 +211,7 @@ def evaluate_lfw(
         folds = folds[:limit_folds]
     pairs = [p for fold in folds for p in fold]
     fold_of = np.concatenate([np.full(len(f), k, dtype=np.intp) for k, f in enumerate(folds)])
-    encode = _Encoder(MtcnnDetector.from_settings(settings), FaceNetEmbedder.from_settings(settings))
+    encode = _Encoder(MtcnnDetector.from_settings(settings), FaceNetEmbedder.from_settings(settings), mirror)
 
     started = time.perf_counter()
     scores = np.empty(len(pairs), dtype=np.float64)
@@ -221,6 +227,7 @@ def evaluate_lfw(
     result: dict[str, Any] = {
         "pairs": len(pairs),
         "folds": len(folds),
+        "mirror": mirror,
         "accuracy": round(accuracy, 4),
         "accuracy_std": round(accuracy_std, 4),
         "auc": round(auc(scores, same), 4),
