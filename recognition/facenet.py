@@ -23,13 +23,12 @@ from recognition.face_crop import margin_crop
 from recognition.mtcnn import TensorSpec, check_session
 from recognition.runtime import make_session
 from recognition.types import Embeddings, FaceDetection
+from sightline.errors import ModelError
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
     from sightline.settings import Settings
-
-from sightline.errors import ModelError
 
 __all__ = ["FaceNetEmbedder"]
 
@@ -56,6 +55,7 @@ class FaceNetEmbedder:
         self._session = session
         self.batch_size = batch_size
         self._run(np.zeros((1, self.SIZE, self.SIZE, 3), np.float32))  # warm-up at load
+        log.debug("FaceNet embedder ready (batch %d)", batch_size)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FaceNetEmbedder:

@@ -225,6 +225,7 @@ class MtcnnDetector:
         self.thresholds = thresholds
         self.nms_thresholds = nms_thresholds
         self._warm_up()
+        log.debug("MTCNN detector ready (min face %d px, thresholds %s)", min_face_px, thresholds)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MtcnnDetector:
