@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shlex
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Sequence
@@ -30,6 +28,7 @@ from numpy.typing import NDArray
 from models.manifest import Manifest, ManifestEntry, default_manifest
 from models.settings import ModelSettings
 from sightline.errors import ChecksumMismatch, ModelError, ModelSourceMissing
+from sightline.fileio import atomic_write_bytes
 
 __all__ = [
     "PARITY_MIN_COSINE",
@@ -213,20 +212,7 @@ def _write_atomic(
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected_sha256:
         raise ChecksumMismatch(f"prepared model {key!r}: expected sha256 {expected_sha256}, got {actual}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if check is not None:
-            check(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data, check)
 
 
 def _build(entry: ManifestEntry, archive: Path) -> tuple[bytes, Callable[[Path], None] | None]:

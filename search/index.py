@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from numpy.typing import NDArray
 
 from search.settings import SearchSettings
 from sightline.errors import StoreError
+from sightline.fileio import atomic_write_bytes
 
 __all__ = ["EmbeddingSource", "IndexStats", "VectorIndex", "rebuild"]
 
@@ -69,19 +68,6 @@ class IndexStats:
     last_id: int
     ivf: bool
     nlist: int
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _normalised(vectors: NDArray[Any], dim: int) -> NDArray[np.float32]:
@@ -249,9 +235,9 @@ class VectorIndex:
         with self._lock:
             try:
                 self._dir.mkdir(parents=True, exist_ok=True)
-                _atomic_write_bytes(self.path, faiss.serialize_index(self._flat).tobytes())
+                atomic_write_bytes(self.path, faiss.serialize_index(self._flat).tobytes())
                 if self._ivf is not None:
-                    _atomic_write_bytes(self._ivf_path, faiss.serialize_index(self._ivf).tobytes())
+                    atomic_write_bytes(self._ivf_path, faiss.serialize_index(self._ivf).tobytes())
                 else:
                     self._ivf_path.unlink(missing_ok=True)
                 sidecar = {
@@ -263,7 +249,7 @@ class VectorIndex:
                     "ivf": self._ivf is not None,
                     "trained_on": self._trained_on,
                 }
-                _atomic_write_bytes(self._sidecar_path, json.dumps(sidecar).encode())
+                atomic_write_bytes(self._sidecar_path, json.dumps(sidecar).encode())
             except (OSError, RuntimeError) as exc:
                 raise StoreError(f"index {self.kind}: cannot write {self._dir}: {exc}") from exc
             self._unsaved = 0

@@ -9,8 +9,6 @@ a failure in one never loses those written before it. SQLAlchemy and OS errors b
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +31,7 @@ from search.records import Camera, NewSighting, Sighting, SightingKind
 from search.settings import SearchSettings
 from search.tables import CameraRow, SightingRow
 from sightline.errors import InputError, NotFound, StoreError
+from sightline.fileio import atomic_write_bytes
 
 __all__ = ["FACE_DIM", "SightingStore"]
 
@@ -51,20 +50,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
     cur.close()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _camera(row: CameraRow) -> Camera:
@@ -296,7 +281,7 @@ class SightingStore:
                 if new.crop_jpeg:
                     rel = self._crop_rel(row.id, new.first_seen)
                     crop_file = self.data_dir / rel
-                    _atomic_write(crop_file, new.crop_jpeg)
+                    atomic_write_bytes(crop_file, new.crop_jpeg)
                     row.crop_path = rel.as_posix()
         except OSError as exc:
             raise StoreError(f"cannot write crop {crop_file}: {exc}") from exc
