@@ -135,7 +135,6 @@ class VehicleSettings(BaseModel):
     user_models: tuple[UserModelSpec, ...] = Field(
         default=(), description="Manifest entries of user-supplied ONNX models."
     )
-    match_threshold: float = Field(default=0.8, ge=-1, le=1)
 
     @model_validator(mode="after")
     def _models_exist(self) -> VehicleSettings:
