@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 
+from recognition.plate_grammar import PROVINCES
 from sightline.errors import PatternError
 
 __all__ = [
@@ -28,12 +29,11 @@ __all__ = [
     "MatchKind",
     "PlateMatch",
     "PlatePattern",
+    "fold_plate_text",
     "match_plate",
-    "normalise_plate",
     "parse_pattern",
 ]
 
-PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
 _SPECIALS = "警学挂港澳使领临"
 _LATIN = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 PLATE_ALPHABET = frozenset(PROVINCES + _SPECIALS + _LATIN)
@@ -71,7 +71,7 @@ class PlateMatch:
     text: str
 
 
-def normalise_plate(text: str) -> str:
+def fold_plate_text(text: str) -> str:
     """Upper-case latin letters and drop spaces and '·', as stored and as matched."""
     return "".join(c for c in text.upper() if c not in _IGNORED)
 
@@ -200,11 +200,11 @@ def match_plate(
     Per-position confidence comes from the best alternative at each position; without alternatives,
     the read's overall (weakest-character) confidence stands for every position.
     """
-    text = normalise_plate(plate_text) if plate_text else ""
+    text = fold_plate_text(plate_text) if plate_text else ""
     if text and _cost(pattern.tokens, text, None, None, False, low_confidence) is not None:
         return PlateMatch(1.0, MatchKind.EXACT, text)
     for rank, cand in enumerate(candidates):
-        cand_n = normalise_plate(cand)
+        cand_n = fold_plate_text(cand)
         if cand_n != text and _cost(pattern.tokens, cand_n, None, None, False, low_confidence) is not None:
             return PlateMatch(_CANDIDATE_SCORE - 0.01 * min(rank, 9), MatchKind.CANDIDATE, cand_n)
     if not fuzzy or not text:
@@ -212,12 +212,12 @@ def match_plate(
     alt_sets: list[frozenset[str]] | None = None
     confidences: list[float] | None = None
     if alternatives and len(alternatives) == len(text):
-        alt_sets = [frozenset(normalise_plate(c) for c, _ in pos) for pos in alternatives]
+        alt_sets = [frozenset(fold_plate_text(c) for c, _ in pos) for pos in alternatives]
         confidences = [float(pos[0][1]) if pos else 0.0 for pos in alternatives]
     elif plate_confidence is not None:
         confidences = [plate_confidence] * len(text)
     best: PlateMatch | None = None
-    for cand_n in [text, *(normalise_plate(c) for c in candidates if normalise_plate(c) != text)]:
+    for cand_n in [text, *(fold_plate_text(c) for c in candidates if fold_plate_text(c) != text)]:
         on_text = cand_n == text
         cost = _cost(
             pattern.tokens,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from recognition.types import Box
 from search.index import VectorIndex
-from search.plate_pattern import normalise_plate
+from search.plate_pattern import fold_plate_text
 from search.records import Camera, NewSighting, Sighting, SightingKind
 from search.settings import SearchSettings
 from search.tables import CameraRow, SightingRow
@@ -259,12 +259,12 @@ class SightingStore:
             x2=new.box.x2,
             y2=new.box.y2,
             quality=float(new.quality),
-            plate_text=normalise_plate(plate.text) if plate else None,
+            plate_text=fold_plate_text(plate.text) if plate else None,
             plate_confidence=plate.confidence if plate else None,
             plate_alternatives=[[[c, float(p)] for c, p in pos] for pos in plate.alternatives]
             if plate
             else None,
-            plate_candidates=[normalise_plate(c) for c in plate.candidates] if plate else None,
+            plate_candidates=[fold_plate_text(c) for c in plate.candidates] if plate else None,
             color=new.color,
             embedding=embedding.tobytes() if embedding is not None else None,
             embedding_dim=len(embedding) if embedding is not None else None,
