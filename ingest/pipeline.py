@@ -1,10 +1,9 @@
 """The offline ingest path: a video file in, one sighting per tracked face or vehicle out.
 
-Per analysed frame: faces are detected, scored for quality and embedded (in batches gathered across
-consecutive frames); plates are found and read, the vehicle front is estimated from each plate and
-described (colour name, appearance vector). A per-camera :class:`Tracker` groups the detections,
-and every track is written to the sink the moment it ends, so a crash or a broken file keeps every
-sighting finished before it. A stream that breaks mid-file ends the open tracks as sightings and is
+Per analysed frame, :class:`~ingest.recognise.FrameRecogniser` detects faces and plates and
+describes vehicles; faces are embedded in batches gathered across consecutive frames. A per-camera
+:class:`Tracker` groups the detections, and every track is written to the sink the moment it ends,
+so a crash or a broken file keeps every sighting finished before it. A stream that breaks mid-file ends the open tracks as sightings and is
 reported in :class:`IngestReport` rather than raised.
 """
 
@@ -18,17 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
-from ingest.crops import crop, expand_box
-from ingest.tracker import Observation, Tracker, TrackResult
+from ingest.recognise import Analysed, FrameRecogniser
+from ingest.tracker import Tracker, TrackResult
 from ingest.video import Frame, VideoSource, open_video
-from recognition.base import FaceDetector, FaceEmbedder, Image, PlateLocator, VehicleEmbedder
-from recognition.face_quality import face_quality
-from recognition.types import FaceDetection, PlateDetection
-from recognition.vehicle_color import vehicle_color_name
-from recognition.vehicle_front import front_box_from_plate
-from search.records import NewSighting, SightingKind
+from recognition.base import FaceDetector, FaceEmbedder, PlateLocator, VehicleEmbedder
+from search.records import NewSighting
 from sightline.errors import StreamError
 
 if TYPE_CHECKING:
@@ -73,8 +66,7 @@ class _Pending:
     """An analysed frame waiting for its faces' batched embedding."""
 
     frame: Frame
-    faces: list[tuple[FaceDetection, float]]
-    vehicles: list[Observation]
+    analysed: Analysed
 
 
 class IngestPipeline:
@@ -91,10 +83,9 @@ class IngestPipeline:
     ) -> None:
         self._settings = settings
         self._ingest = settings.ingest
-        self._face_detector = face_detector
-        self._face_embedder = face_embedder
-        self._plate_locator = plate_locator
-        self._vehicle_embedder = vehicle_embedder
+        self._recogniser = FrameRecogniser(
+            settings, face_detector, face_embedder, plate_locator, vehicle_embedder
+        )
         self._sink = sink
 
     @classmethod
@@ -182,57 +173,19 @@ class IngestPipeline:
         """Embed when the batch is full, when it holds as many frames as the batch has faces (bounding
         the frames kept in memory), or when the newest frame has no face: the faces in view have
         left, so the batch will not grow soon and their tracks should move on."""
-        faces = sum(len(p.faces) for p in pending)
+        faces = sum(len(p.analysed.faces) for p in pending)
         batch = self._ingest.face_batch
-        return not pending[-1].faces or faces >= batch or len(pending) >= batch
+        return not pending[-1].analysed.faces or faces >= batch or len(pending) >= batch
 
     # -- per frame ------------------------------------------------------------------------------
 
     def _analyse(self, frame: Frame, report: IngestReport) -> _Pending:
         """Detections of one frame; face embeddings wait for the batch."""
         report.frames_analysed += 1
-        image = frame.image
-        faces = [(det, face_quality(image, det).score) for det in self._face_detector.detect(image)]
-        report.faces += len(faces)
-        plates = self._plates(image)
-        report.plates += len(plates)
-        return _Pending(frame=frame, faces=faces, vehicles=self._vehicles(frame, plates))
-
-    def _plates(self, image: Image) -> list[PlateDetection]:
-        """Plates whose mean character confidence reaches ``plate.min_confidence``."""
-        keep = self._settings.recognition.plate.min_confidence
-        found = self._plate_locator.find(image)
-        return [p for p in found if p.read.text and float(np.mean(p.read.char_confidences)) >= keep]
-
-    def _vehicles(self, frame: Frame, plates: Sequence[PlateDetection]) -> list[Observation]:
-        """One vehicle observation per plate: the front box around it, its colour and appearance."""
-        if not plates:
-            return []
-        image = frame.image
-        h, w = image.shape[:2]
-        boxes = [front_box_from_plate(p.box, w, h) for p in plates]
-        vectors = self._vehicle_embedder.embed(image, boxes).vectors
-        observations = []
-        for plate, box, vector in zip(plates, boxes, vectors, strict=True):
-            patch = crop(image, box)
-            color, color_score = vehicle_color_name(patch)
-            # A sharp, confident read of a large plate is the best picture of the vehicle front:
-            # plate width saturates at 100 px, where OCR stops gaining accuracy.
-            quality = plate.read.confidence * min(1.0, plate.box.width / 100.0)
-            observations.append(
-                Observation(
-                    kind=SightingKind.VEHICLE,
-                    box=box,
-                    time=frame.wall,
-                    quality=quality,
-                    crop=patch,
-                    embedding=vector.astype(np.float32, copy=True),
-                    plate=plate.read,
-                    color=color,
-                    color_score=color_score,
-                )
-            )
-        return observations
+        analysed = self._recogniser.analyse(frame.image, frame.wall)
+        report.faces += len(analysed.faces)
+        report.plates += len(analysed.vehicles)
+        return _Pending(frame=frame, analysed=analysed)
 
     # -- batches and tracks ---------------------------------------------------------------------
 
@@ -247,27 +200,9 @@ class IngestPipeline:
         """Embed the pending frames' faces in one call, then feed the frames to the tracker in order."""
         if not pending:
             return
-        items = [(p.frame.image, det) for p in pending for det, _ in p.faces]
-        vectors = self._face_embedder.embed_many(items).vectors if items else np.zeros((0, 0), np.float32)
-        row = 0
-        for p in pending:
-            image = p.frame.image
-            h, w = image.shape[:2]
-            observations: list[Observation] = []
-            for det, quality in p.faces:
-                observations.append(
-                    Observation(
-                        kind=SightingKind.FACE,
-                        box=det.box,
-                        time=p.frame.wall,
-                        quality=quality,
-                        crop=crop(image, expand_box(det.box, self._ingest.face_crop_margin, w, h)),
-                        embedding=vectors[row].astype(np.float32, copy=True),
-                    )
-                )
-                row += 1
-            observations.extend(p.vehicles)
-            self._write(tracker.update(p.frame.wall, observations), report, camera_id, source)
+        observations = self._recogniser.embed([p.analysed for p in pending])
+        for p, obs in zip(pending, observations, strict=True):
+            self._write(tracker.update(p.frame.wall, obs), report, camera_id, source)
         pending.clear()
 
     def _write(

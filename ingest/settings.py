@@ -1,6 +1,8 @@
-"""Settings for ingest: sampling and tracking."""
+"""Settings for ingest: sampling, tracking, and live cameras (workers, reconnects, motion gating)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,4 +64,87 @@ class IngestSettings(BaseModel):
         ge=0,
         le=2,
         description="Context kept around a face box in its stored crop, per side, in box sizes.",
+    )
+    # -- live cameras ---------------------------------------------------------------------------
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Worker processes for live cameras, each decoding many cameras and running one "
+        "recognition loop. More workers use more cores and memory (one model set each); fewer share "
+        "one recognition loop between more cameras.",
+    )
+    queue_size: int = Field(
+        default=4,
+        ge=1,
+        description="Sampled frames held per camera between decode and recognition; when full the oldest "
+        "is dropped and counted. Larger rides out recognition hiccups at the cost of lag and memory.",
+    )
+    rtsp_transport: Literal["tcp", "udp"] = Field(
+        default="tcp",
+        description="RTSP transport. TCP survives lossy links and NAT without smeared frames; UDP has "
+        "less latency but loses packets (grey/smeared frames) under load.",
+    )
+    open_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds to wait for a camera to answer when connecting. Lower fails dead cameras "
+        "faster; higher tolerates slow cameras and congested links.",
+    )
+    read_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a network read may block. Lower notices silent links sooner; higher "
+        "tolerates jitter. Reads also stop at the stall timeout, whichever is lower.",
+    )
+    stall_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="No decoded frame for this long marks a camera STALLED and reconnects it. Lower "
+        "recovers sooner but reconnects cameras that merely hiccup (each reconnect costs a keyframe "
+        "wait and may split tracks).",
+    )
+    reconnect_base_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="First reconnect backoff; doubled per consecutive failure up to reconnect_max_s, "
+        "with full jitter (uniform in [0, backoff]) so thousands of cameras do not retry in step.",
+    )
+    reconnect_max_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Cap of the reconnect backoff. Lower recovers sooner after long outages; higher "
+        "spares cameras and the network from retries.",
+    )
+    down_after_failures: int = Field(
+        default=6,
+        ge=1,
+        description="Consecutive failed connections after which a camera is DOWN and retried every "
+        "down_retry_s only. Lower gives up on broken cameras sooner; higher keeps retrying fast longer.",
+    )
+    down_retry_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Mean retry interval of a DOWN camera (jittered in [0.5, 1.5] of it). Lower notices a "
+        "repaired camera sooner; higher spares the network from dead cameras.",
+    )
+    motion_gating: bool = Field(
+        default=True,
+        description="Skip recognition on sampled frames without change against a running background. "
+        "Saves most recognition on quiet cameras; a subject standing perfectly still ends its track "
+        "after track_max_gap_s and starts a new one when it moves.",
+    )
+    motion_threshold: float = Field(
+        default=0.001,
+        ge=0,
+        le=1,
+        description="Fraction of pixels (of a 160 px wide grey thumbnail) that must differ from the "
+        "background for a frame to be analysed. 0.001 is ~14 px of 14,400: a face of 50 px in a 1080p "
+        "frame covers ~20. Raising it skips more frames (noise, rain, flicker) but can miss small "
+        "distant subjects; lowering it analyses noise.",
+    )
+    status_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds between per-camera status snapshots sent by workers. Lower gives fresher "
+        "status at more inter-process traffic (hundreds of cameras per worker).",
     )
