@@ -9,10 +9,16 @@ rather than first use because a model that is not prepared should stop ``sightli
 clear ModelError instead of failing an investigator's first search, and because the first search
 should not pay a multi-second model load. Services passed in belong to the caller, who closes them;
 this is how tests share real models built once per session.
+
+Live ingest follows the same ownership rule. An app that builds its own services and is given a
+``supervisor_factory`` (``sightline serve``) builds the supervisor after the services, starts it,
+hands it the store's RTSP cameras, and stops it at shutdown before the store closes. A supervisor
+inside given ``Services`` belongs to the caller, who starts and stops it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,19 +27,48 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
-from api.routers import cameras, health, search, sightings
+from api.live import LiveIngestRunner, SupervisorFactory, is_live
+from api.metrics import ApiMetrics, HttpErrorCounter
+from api.routers import camera_status, cameras, health, metrics, search, sightings
 from api.services import Services
 from api.uploads import FORM_OVERHEAD_BYTES, BodySizeLimit
 from api.version import package_version
+from ingest.status import CameraSupervisor
 from sightline.settings import Settings
 
-__all__ = ["Services", "create_app"]
+__all__ = ["Services", "SupervisorFactory", "create_app", "start_live_ingest"]
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
-    """An app serving ``settings``; builds its own services at startup unless ``services`` are given."""
+def start_live_ingest(factory: SupervisorFactory, settings: Settings, services: Services) -> LiveIngestRunner:
+    """Build and start the supervisor, then hand it every registered camera with an RTSP URL."""
+    supervisor = factory(settings)
+    supervisor.start()
+    try:
+        live = [c for c in services.search.cameras() if is_live(c)]
+        for camera in live:
+            supervisor.add_camera(camera)
+    except BaseException:
+        supervisor.stop()
+        raise
+    log.info("live ingest started with %d RTSP camera(s)", len(live))
+    return supervisor
+
+
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    *,
+    supervisor_factory: SupervisorFactory | None = None,
+) -> FastAPI:
+    """An app serving ``settings``; builds its own services at startup unless ``services`` are given.
+
+    ``supervisor_factory`` runs live ingest inside an app that builds its own services; it is
+    refused together with ``services`` (their supervisor, if any, is the caller's).
+    """
+    if services is not None and supervisor_factory is not None:
+        raise ValueError("create_app: pass a supervisor inside services, or a factory, not both")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,13 +78,24 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         log.info("opening store in %s and loading models", settings.search.data_dir)
         # Model loading and migrations block: keep them off the event loop.
         built = await run_in_threadpool(Services.build, settings)
+        supervisor: LiveIngestRunner | None = None
+        try:
+            if supervisor_factory is not None:
+                supervisor = await run_in_threadpool(start_live_ingest, supervisor_factory, settings, built)
+                built = dataclasses.replace(built, supervisor=supervisor)
+        except BaseException:
+            await run_in_threadpool(built.close)
+            raise
         app.state.services = built
         try:
             yield
         finally:
+            del app.state.services
+            if supervisor is not None:
+                log.info("stopping live ingest")
+                await run_in_threadpool(supervisor.stop)
             log.info("closing store")
             await run_in_threadpool(built.close)
-            del app.state.services
 
     app = FastAPI(
         title="Sightline",
@@ -65,8 +111,19 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.settings = settings
     if services is not None:
         app.state.services = services
+
+    def current_supervisor() -> CameraSupervisor | None:
+        running: Services | None = getattr(app.state, "services", None)
+        return running.supervisor if running is not None else None
+
+    app_metrics = ApiMetrics.create(current_supervisor)
+    app.state.metrics = app_metrics
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_upload_bytes + FORM_OVERHEAD_BYTES)
-    for router in (health.router, cameras.router, search.router, sightings.router):
+    # Added last, so outermost: it also counts the 413s the size limit sends itself.
+    app.add_middleware(HttpErrorCounter, counter=app_metrics.http_errors)
+    # The status routes come before /cameras/{camera_id} so that "status" is not taken for an id.
+    for router in (health.router, camera_status.router, cameras.router, search.router, sightings.router):
         app.include_router(router, prefix="/api")
+    app.include_router(metrics.router)
     return app

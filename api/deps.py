@@ -10,11 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import Depends, File, Form, Header, HTTPException, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from api.metrics import ApiMetrics
 from api.services import Services
 from api.uploads import decode_image, read_upload
+from ingest.status import CameraSupervisor
 from recognition.base import FaceDetector, FaceEmbedder, Image, VehicleEmbedder
 from search.records import SearchRequest
 from search.services import SearchService
@@ -25,6 +27,9 @@ __all__ = [
     "FaceDetectorDep",
     "FaceEmbedderDep",
     "FormSearchRequest",
+    "LiveSupervisorDep",
+    "MetricsDep",
+    "OptionalSupervisorDep",
     "QuerySearchRequest",
     "SearchServiceDep",
     "ServicesDep",
@@ -32,6 +37,7 @@ __all__ = [
     "UploadedImage",
     "VehicleEmbedderDep",
     "current_actor",
+    "get_metrics",
     "get_services",
     "get_settings",
     "parse_cameras",
@@ -75,7 +81,32 @@ def _vehicle_embedder(services: ServicesDep) -> VehicleEmbedder:
     return services.vehicle_embedder
 
 
+def get_metrics(request: Request) -> ApiMetrics:
+    metrics: ApiMetrics = request.app.state.metrics
+    return metrics
+
+
+def _optional_supervisor(services: ServicesDep) -> CameraSupervisor | None:
+    return services.supervisor
+
+
+LIVE_INGEST_OFF = (
+    "live ingest is not running in this process (started with --no-workers, or an API-only app): "
+    "camera status is unavailable"
+)
+
+
+def _live_supervisor(services: ServicesDep) -> CameraSupervisor:
+    """The supervisor, or 503: status cannot be answered by a process that runs no camera workers."""
+    if services.supervisor is None:
+        raise HTTPException(status_code=503, detail=LIVE_INGEST_OFF)
+    return services.supervisor
+
+
 SearchServiceDep = Annotated[SearchService, Depends(_search)]
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+OptionalSupervisorDep = Annotated[CameraSupervisor | None, Depends(_optional_supervisor)]
+LiveSupervisorDep = Annotated[CameraSupervisor, Depends(_live_supervisor)]
 FaceDetectorDep = Annotated[FaceDetector, Depends(_face_detector)]
 FaceEmbedderDep = Annotated[FaceEmbedder, Depends(_face_embedder)]
 VehicleEmbedderDep = Annotated[VehicleEmbedder, Depends(_vehicle_embedder)]

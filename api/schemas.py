@@ -6,28 +6,39 @@ URLs leave the API with their credentials redacted.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
+from pydantic_core import PydanticCustomError
 
+from ingest.status import CameraState, CameraStatus
 from recognition.types import Box
 from search.records import Camera, Sighting, Trajectory, TrajectoryPoint
 
 __all__ = [
+    "RESERVED_CAMERA_IDS",
     "BoxOut",
     "CameraIn",
     "CameraOut",
+    "CameraStatusOut",
+    "CameraStatusSummaryOut",
     "CameraUpdate",
     "ErrorOut",
     "HealthOut",
+    "NotStreamingOut",
     "SightingOut",
     "TrajectoryOut",
     "TrajectoryPointOut",
+    "redact_text",
     "redact_url",
 ]
+
+RESERVED_CAMERA_IDS = frozenset({"status"})
+"""Ids that name a route under /api/cameras rather than a camera."""
 
 _SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pass", "pwd", "token", "auth", "key", "secret"})
 _REDACTED = "***"
@@ -57,6 +68,16 @@ def redact_url(url: str | None) -> str | None:
             [(k, _REDACTED if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*"
         )
     return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_text(text: str | None) -> str | None:
+    """``text`` with every URL in it redacted: error messages from streams quote their URL."""
+    if text is None:
+        return None
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)) or _REDACTED, text)
 
 
 class ErrorOut(BaseModel):
@@ -119,6 +140,14 @@ class CameraIn(CameraUpdate):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_CAMERA_EXAMPLE]})
 
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        # /api/cameras/status is the live-ingest summary; a camera of that id could not be read.
+        if value in RESERVED_CAMERA_IDS:
+            raise PydanticCustomError("reserved_id", "camera id {id!r} is reserved", {"id": value})
+        return value
 
     def to_record(self) -> Camera:
         return self.to_camera(self.id)
@@ -319,3 +348,141 @@ class HealthOut(BaseModel):
     version: str
     counts: dict[str, int] = Field(description="Cameras and stored sightings per kind.")
     models: dict[str, str] = Field(description="Loaded recognition backends by role (class names).")
+
+
+class CameraStatusOut(BaseModel):
+    """Live ingest's latest snapshot of one camera; counters are totals since it was added."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "camera_id": "gate-north",
+                    "state": "streaming",
+                    "since": "2024-05-01T08:00:03Z",
+                    "worker": 0,
+                    "input_fps": 25.0,
+                    "analysed_fps": 2.0,
+                    "lag_s": 0.4,
+                    "reconnects": 1,
+                    "frames_decoded": 90125,
+                    "frames_analysed": 7210,
+                    "frames_dropped": 3,
+                    "frames_skipped_motion": 5120,
+                    "sightings": 42,
+                    "width": 1920,
+                    "height": 1080,
+                    "last_frame_at": "2024-05-01T09:00:03Z",
+                    "last_error": None,
+                    "extra": {},
+                }
+            ]
+        }
+    )
+
+    camera_id: str
+    state: CameraState
+    since: datetime = Field(description="When the camera entered its current state.")
+    worker: int | None = Field(description="Worker process that runs the camera.")
+    input_fps: float
+    analysed_fps: float
+    lag_s: float = Field(description="How far analysis is behind the stream, in seconds.")
+    reconnects: int
+    frames_decoded: int
+    frames_analysed: int
+    frames_dropped: int = Field(description="Frames dropped because analysis was behind.")
+    frames_skipped_motion: int
+    sightings: int
+    width: int | None
+    height: int | None
+    last_frame_at: datetime | None
+    last_error: str | None = Field(description="The last failure, URLs redacted.")
+    extra: dict[str, str]
+
+    @classmethod
+    def from_status(cls, s: CameraStatus) -> CameraStatusOut:
+        return cls(
+            camera_id=s.camera_id,
+            state=s.state,
+            since=s.since,
+            worker=s.worker,
+            input_fps=s.input_fps,
+            analysed_fps=s.analysed_fps,
+            lag_s=s.lag_s,
+            reconnects=s.reconnects,
+            frames_decoded=s.frames_decoded,
+            frames_analysed=s.frames_analysed,
+            frames_dropped=s.frames_dropped,
+            frames_skipped_motion=s.frames_skipped_motion,
+            sightings=s.sightings,
+            width=s.width,
+            height=s.height,
+            last_frame_at=s.last_frame_at,
+            last_error=redact_text(s.last_error),
+            extra={k: redact_text(v) or "" for k, v in s.extra.items()},
+        )
+
+
+class NotStreamingOut(BaseModel):
+    """A camera that is not streaming, and why."""
+
+    camera_id: str
+    state: CameraState
+    since: datetime
+    last_error: str | None = Field(description="The last failure, URLs redacted.")
+
+
+class CameraStatusSummaryOut(BaseModel):
+    """Live ingest at a glance: cameras per state, total rates, and the cameras that need a look."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cameras": 3,
+                    "states": {"streaming": 2, "reconnecting": 1},
+                    "input_fps": 50.0,
+                    "analysed_fps": 4.0,
+                    "frames_dropped": 12,
+                    "reconnects": 7,
+                    "not_streaming": [
+                        {
+                            "camera_id": "gate-south",
+                            "state": "reconnecting",
+                            "since": "2024-05-01T08:59:40Z",
+                            "last_error": "cannot open rtsp://***@10.0.0.6:554/s: timeout",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    cameras: int
+    states: dict[str, int] = Field(description="Cameras per state; every state is listed, zeros included.")
+    input_fps: float
+    analysed_fps: float
+    frames_dropped: int
+    reconnects: int
+    not_streaming: list[NotStreamingOut] = Field(description="Ordered by camera id.")
+
+    @classmethod
+    def from_statuses(cls, statuses: list[CameraStatus]) -> CameraStatusSummaryOut:
+        states = {state.value: 0 for state in CameraState}
+        for s in statuses:
+            states[s.state.value] += 1
+        return cls(
+            cameras=len(statuses),
+            states=states,
+            input_fps=sum(s.input_fps for s in statuses),
+            analysed_fps=sum(s.analysed_fps for s in statuses),
+            frames_dropped=sum(s.frames_dropped for s in statuses),
+            reconnects=sum(s.reconnects for s in statuses),
+            not_streaming=[
+                NotStreamingOut(
+                    camera_id=s.camera_id, state=s.state, since=s.since, last_error=redact_text(s.last_error)
+                )
+                for s in sorted(statuses, key=lambda s: s.camera_id)
+                if s.state is not CameraState.STREAMING
+            ],
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ingest.status import CameraSupervisor
 from recognition.base import FaceDetector, FaceEmbedder, VehicleEmbedder
 from search.services import SearchService
 from sightline.settings import Settings
@@ -13,12 +14,16 @@ __all__ = ["Services"]
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """What the routes run on: the search façade (store, indexes, audit) and the recognition backends."""
+    """What the routes run on: the search façade (store, indexes, audit), the recognition backends, and
+    live ingest's supervisor when this process runs camera workers (None for an API-only process:
+    the camera status routes then answer 503).
+    """
 
     search: SearchService
     face_detector: FaceDetector
     face_embedder: FaceEmbedder
     vehicle_embedder: VehicleEmbedder
+    supervisor: CameraSupervisor | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Services:

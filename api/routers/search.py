@@ -14,6 +14,7 @@ from api.deps import (
     FaceDetectorDep,
     FaceEmbedderDep,
     FormSearchRequest,
+    MetricsDep,
     QuerySearchRequest,
     SearchServiceDep,
     SettingsDep,
@@ -71,6 +72,7 @@ def search_face(
     detector: FaceDetectorDep,
     embedder: FaceEmbedderDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
     k: Annotated[int | None, Form(ge=1, le=1000, description=_K)] = None,
     min_similarity: Annotated[float | None, Form(ge=-1, le=1, description=_MIN_SIM)] = None,
 ) -> TrajectoryOut:
@@ -78,6 +80,7 @@ def search_face(
     trajectory = service.search_face(
         request, vector, k=k or settings.api.default_k, min_similarity=min_similarity
     )
+    metrics.searches.labels(kind="face").inc()
     return TrajectoryOut.from_record(trajectory)
 
 
@@ -95,6 +98,7 @@ def search_vehicle(
     service: SearchServiceDep,
     embedder: VehicleEmbedderDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
     box: Annotated[
         str | None, Form(description="Vehicle box 'x1,y1,x2,y2' in pixels; default the whole photo.")
     ] = None,
@@ -107,6 +111,7 @@ def search_vehicle(
     trajectory = service.search_vehicle(
         request, vector, k=k or settings.api.default_k, min_similarity=min_similarity
     )
+    metrics.searches.labels(kind="vehicle").inc()
     return TrajectoryOut.from_record(trajectory)
 
 
@@ -123,7 +128,9 @@ def search_plate(
     request: QuerySearchRequest,
     service: SearchServiceDep,
     settings: SettingsDep,
+    metrics: MetricsDep,
     k: Annotated[int | None, Query(ge=1, le=1000, description=_K)] = None,
 ) -> TrajectoryOut:
     trajectory = service.search_plate(request, pattern, limit=k or settings.api.default_k)
+    metrics.searches.labels(kind="plate").inc()
     return TrajectoryOut.from_record(trajectory)
