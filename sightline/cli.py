@@ -29,6 +29,7 @@ _COMMANDS = [
     "sightline.commands.demo",
     "sightline.commands.search",
     "sightline.commands.retention",
+    "sightline.commands.cameras",
 ]
 
 _QUIET_LIBRARIES = ("alembic", "faiss", "httpx", "multipart", "matplotlib", "PIL")
