@@ -3,8 +3,8 @@
 Per analysed frame, :class:`~ingest.recognise.FrameRecogniser` detects faces and plates and
 describes vehicles; faces are embedded in batches gathered across consecutive frames. A per-camera
 :class:`Tracker` groups the detections, and every track is written to the sink the moment it ends,
-so a crash or a broken file keeps every sighting finished before it. A stream that breaks mid-file ends the open tracks as sightings and is
-reported in :class:`IngestReport` rather than raised.
+so a crash or a broken file keeps every sighting finished before it. A stream that breaks mid-file
+ends the open tracks as sightings and is reported in :class:`IngestReport` rather than raised.
 """
 
 from __future__ import annotations
