@@ -29,6 +29,7 @@ _COMMANDS = [
     "sightline.commands.demo",
     "sightline.commands.search",
     "sightline.commands.retention",
+    "sightline.commands.replay",
     "sightline.commands.cameras",
 ]
 

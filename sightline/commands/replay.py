@@ -1,0 +1,63 @@
+"""``sightline replay DIR``: serve a sample set's clips as live RTSP cameras until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+_DEFAULT_PORT = 8554
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "replay",
+        help="serve the clips of a sample set (sightline samples make) as looping live RTSP cameras",
+    )
+    p.add_argument("dir", type=Path, help="sample directory holding ground_truth.json")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=_DEFAULT_PORT,
+        help=f"RTSP port, 0 for any free one (default {_DEFAULT_PORT})",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--speed", type=float, default=1.0, help="playback rate, 2 = twice as fast (default 1)")
+    p.add_argument("--user", default=None, help="require basic authentication with this user")
+    p.add_argument("--password", default=None, help="password for --user")
+    p.set_defaults(func=_run)
+
+
+def _masked(url: str, user: str | None) -> str:
+    if user is None:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{user}:***@{rest}"
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sample_streams.replay import from_sample_dir
+    from sightline.errors import InputError, StreamError
+
+    if (args.user is None) != (args.password is None):
+        raise InputError("--user and --password go together")
+    credentials = (args.user, args.password) if args.user is not None else None
+    server = from_sample_dir(
+        args.dir, port=args.port or None, speed=args.speed, credentials=credentials, host=args.host
+    )
+    with server:
+        for camera_id in server.files:
+            url = _masked(server.url(camera_id, with_credentials=False), args.user)
+            sys.stdout.write(f"{camera_id}\t{url}\n")
+        sys.stdout.write("serving; Ctrl-C stops\n")
+        sys.stdout.flush()
+        try:
+            while server.running:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            return 0
+    raise StreamError("the RTSP replay server stopped unexpectedly")
