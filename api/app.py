@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 def start_live_ingest(factory: SupervisorFactory, settings: Settings, services: Services) -> LiveIngestRunner:
     """Build and start the supervisor, then hand it every registered camera with an RTSP URL."""
-    supervisor = factory(settings)
+    supervisor = factory(settings, services.search)
     supervisor.start()
     try:
         live = [c for c in services.search.cameras() if is_live(c)]

@@ -13,13 +13,16 @@ from typing import Protocol
 
 from ingest.status import CameraSupervisor
 from search.camera_import import StreamKind, classify_stream_url
-from search.records import Camera
+from search.records import Camera, NewSighting
+from search.services import SearchService
 from sightline.errors import InputError, NotFound
 from sightline.settings import Settings
 
 __all__ = [
     "LiveIngestRunner",
+    "SharedSink",
     "SupervisorFactory",
+    "build_live_ingest",
     "check_api_stream_url",
     "is_live",
     "restart_if_url_changed",
@@ -37,8 +40,30 @@ class LiveIngestRunner(CameraSupervisor, Protocol):
     def stop(self) -> None: ...
 
 
-SupervisorFactory = Callable[[Settings], LiveIngestRunner]
-"""Builds the live-ingest supervisor for an app that builds its own services (``sightline serve``)."""
+SupervisorFactory = Callable[[Settings, SearchService], LiveIngestRunner]
+"""Builds the live-ingest supervisor, writing into the app's search service (``sightline serve``)."""
+
+
+class SharedSink:
+    """The app's search service as live ingest's sighting sink, without handing over its lifetime.
+
+    Sharing the one service (rather than opening a second one on the same data directory) keeps one
+    writer of the index files and lets searches find a sighting as soon as it is written. It has
+    no ``close``: the supervisor's writer closes a sink that has one, and the app closes the service.
+    """
+
+    def __init__(self, service: SearchService) -> None:
+        self._service = service
+
+    def add_sighting(self, s: NewSighting) -> int:
+        return self._service.add_sighting(s)
+
+
+def build_live_ingest(settings: Settings, service: SearchService) -> LiveIngestRunner:
+    """The production supervisor: ``ingest.workers`` worker processes writing into ``service``."""
+    from ingest.supervisor import LiveIngest  # multiprocessing and the worker code: only when serving
+
+    return LiveIngest(settings, lambda: SharedSink(service))
 
 
 def check_api_stream_url(url: str | None) -> None:

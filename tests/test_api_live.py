@@ -271,7 +271,7 @@ def test_lifespan_starts_and_stops_the_supervisor_it_builds(settings: Settings) 
         svc.store.add_camera(Camera("clip", "Clip", url="/var/clips/a.mp4"))
         svc.store.add_camera(Camera("none", "No stream"))
     fake = FakeSupervisor()
-    app = create_app(settings, supervisor_factory=lambda s: fake)
+    app = create_app(settings, supervisor_factory=lambda s, svc: fake)
 
     async def run() -> tuple[int, dict[str, Any]]:
         async with app.router.lifespan_context(app):
@@ -289,4 +289,4 @@ def test_lifespan_starts_and_stops_the_supervisor_it_builds(settings: Settings) 
 def test_services_and_factory_together_are_refused(app: FastAPI, settings: Settings) -> None:
     services = app.state.services
     with pytest.raises(ValueError, match="not both"):
-        create_app(settings, services, supervisor_factory=lambda s: FakeSupervisor())
+        create_app(settings, services, supervisor_factory=lambda s, svc: FakeSupervisor())
