@@ -96,8 +96,10 @@ class _AvDecoder:
     def height(self) -> int | None:
         return self._height
 
-    def decode(self, container: Any, on_packet: Any = None) -> Iterator[tuple[float, Any]]:
-        """(seconds since the stream's start, av.VideoFrame) of the sampled frames."""
+    def decode(
+        self, container: Any, stop: threading.Event, on_packet: Any = None
+    ) -> Iterator[tuple[float, Any]]:
+        """(seconds since the stream's start, av.VideoFrame) of the sampled frames, until ``stop``."""
         if not container.streams.video:
             raise StreamError("no video stream")
         stream = container.streams.video[0]
@@ -108,6 +110,8 @@ class _AvDecoder:
         origin: int | None = None
         t = 0.0
         for packet in container.demux(stream):
+            if stop.is_set():
+                return
             if on_packet is not None:
                 on_packet()
             for frame in packet.decode():
@@ -125,7 +129,46 @@ def _to_bgr(frame: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
     return np.ascontiguousarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
 
 
-class RtspSource:
+class _Closable:
+    """Closing that is safe from any thread: closing a container while another thread (or a
+    suspended generator) is inside its demuxer crashes FFmpeg, so while :meth:`frames` runs,
+    :meth:`close` only raises the flag and the generator closes the container on its way out."""
+
+    _container: Any
+    _closed: threading.Event
+    _lock: threading.Lock
+    _iterating: bool
+
+    def _init_closable(self) -> None:
+        self._container = None
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._iterating = False
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed.set()
+            if self._iterating:
+                return
+            container, self._container = self._container, None
+        if container is not None:
+            container.close()
+
+    def _enter_frames(self) -> None:
+        with self._lock:
+            self._iterating = True
+
+    def _leave_frames(self) -> None:
+        with self._lock:
+            self._iterating = False
+            container = self._container if self._closed.is_set() else None
+            if container is not None:
+                self._container = None
+        if container is not None:
+            container.close()
+
+
+class RtspSource(_Closable):
     """A network camera (``rtsp://``, also any FFmpeg URL such as ``tcp://`` or ``http://``).
 
     Frames carry the wall-clock time they were decoded (cameras' own clocks drift and RTSP
@@ -155,8 +198,7 @@ class RtspSource:
         self._stall_timeout = stall_timeout_s
         self._read_timeout = min(read_timeout_s, stall_timeout_s) if stall_timeout_s else read_timeout_s
         self._decoder = _AvDecoder(sample_fps, keyframes_only)
-        self._container: Any = None
-        self._closed = threading.Event()
+        self._init_closable()
         self.stalled = False
 
     def __repr__(self) -> str:
@@ -187,6 +229,13 @@ class RtspSource:
             raise StreamError(_describe_av_error(exc, self.name)) from exc
 
     def frames(self) -> Iterator[Frame]:
+        self._enter_frames()
+        try:
+            yield from self._frames()
+        finally:
+            self._leave_frames()
+
+    def _frames(self) -> Iterator[Frame]:
         if self._container is None:
             raise StreamError(f"{self.name}: not open")
         last = time.monotonic()
@@ -198,7 +247,7 @@ class RtspSource:
 
         index = 0
         try:
-            for t, frame in self._decoder.decode(self._container, check_stall):
+            for t, frame in self._decoder.decode(self._container, self._closed, check_stall):
                 last = time.monotonic()
                 yield Frame(index, t, datetime.now(UTC), _to_bgr(frame), bool(frame.key_frame))
                 index += 1
@@ -214,14 +263,8 @@ class RtspSource:
         if not self._closed.is_set():
             raise StreamError(f"{self.name}: stream ended")
 
-    def close(self) -> None:
-        self._closed.set()
-        container, self._container = self._container, None
-        if container is not None:
-            container.close()
 
-
-class FileSource:
+class FileSource(_Closable):
     """A video file replayed as a camera: at real-time pace (or ``speed`` times faster), optionally
     looping, with wall-clock times ``start + position / speed``.
 
@@ -254,8 +297,7 @@ class FileSource:
         self._loop = loop
         self._decoder = _AvDecoder(sample_fps, keyframes_only)
         self._start_time = start_time
-        self._closed = threading.Event()
-        self._container: Any = None
+        self._init_closable()
 
     def __repr__(self) -> str:
         return f"FileSource({self.name!r}, speed={self._speed}, loop={self._loop})"
@@ -283,6 +325,13 @@ class FileSource:
             raise StreamError(f"{self.path} is not a readable video file: {exc}") from exc
 
     def frames(self) -> Iterator[Frame]:
+        self._enter_frames()
+        try:
+            yield from self._frames()
+        finally:
+            self._leave_frames()
+
+    def _frames(self) -> Iterator[Frame]:
         if self._container is None:
             raise StreamError(f"{self.name}: not open")
         wall0 = self._start_time or datetime.now(UTC)
@@ -292,7 +341,7 @@ class FileSource:
         while True:
             end = offset
             try:
-                for t, frame in self._decoder.decode(self._container):
+                for t, frame in self._decoder.decode(self._container, self._closed):
                     position = offset + t
                     end = max(end, position)
                     if self._realtime and self._closed.wait(
@@ -314,12 +363,6 @@ class FileSource:
             offset = end + (1.0 / float(fps) if fps else 0.04)
             self._container.close()
             self._container = self._open_container()
-
-    def close(self) -> None:
-        self._closed.set()
-        container, self._container = self._container, None
-        if container is not None:
-            container.close()
 
 
 class DirectorySource:
