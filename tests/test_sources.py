@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from datetime import UTC, datetime
@@ -73,7 +74,7 @@ def test_file_source_replays_in_real_time_with_wall_clock_times(clip: Path) -> N
     assert len(frames) == 20 and source.frames_decoded == 20
     # 20 frames at 10 fps: the last is due 1.9 s after the first.
     assert 1.7 <= elapsed <= 2.6
-    gaps = {round((b.wall - a.wall).total_seconds(), 3) for a, b in zip(frames, frames[1:], strict=False)}
+    gaps = {round((b.wall - a.wall).total_seconds(), 3) for a, b in itertools.pairwise(frames)}
     assert gaps == {0.1}
     assert abs((frames[0].wall - datetime.now(UTC)).total_seconds()) < 5
 
@@ -100,7 +101,7 @@ def test_file_source_loops_and_pins_its_start_time(clip: Path) -> None:
             source.close()
     assert frames[0].wall == start
     assert frames[20].pts == pytest.approx(2.0) and frames[40].pts == pytest.approx(4.0)
-    assert all(b.pts > a.pts for a, b in zip(frames, frames[1:], strict=False))
+    assert all(b.pts > a.pts for a, b in itertools.pairwise(frames))
 
 
 def test_keyframe_only_decoding(tmp_path: Path) -> None:
