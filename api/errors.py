@@ -10,6 +10,9 @@
     ModelError      503  a model is not prepared or cannot load
     anything else   500
 
+Camera status routes answer 503 (``HTTPException``) in a process without live ingest: that is a
+property of the running process, not an error of the tree.
+
 Every error body is ``{"error": <class name>, "detail": <message>}``; FastAPI's own request
 validation errors use the same shape (``error`` = "InputError") so clients parse one format.
 """
