@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, File, Form, Header, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, File, Form, Header, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from api.metrics import ApiMetrics
@@ -20,6 +20,7 @@ from ingest.status import CameraSupervisor
 from recognition.base import FaceDetector, FaceEmbedder, Image, VehicleEmbedder
 from search.records import SearchRequest
 from search.services import SearchService
+from sightline.errors import ServiceUnavailable
 from sightline.settings import Settings
 
 __all__ = [
@@ -99,7 +100,7 @@ LIVE_INGEST_OFF = (
 def _live_supervisor(services: ServicesDep) -> CameraSupervisor:
     """The supervisor, or 503: status cannot be answered by a process that runs no camera workers."""
     if services.supervisor is None:
-        raise HTTPException(status_code=503, detail=LIVE_INGEST_OFF)
+        raise ServiceUnavailable(LIVE_INGEST_OFF)
     return services.supervisor
 
 

@@ -8,10 +8,8 @@
     NotFound        404
     StoreError      503  the store or index is unavailable; retrying may help
     ModelError      503  a model is not prepared or cannot load
+    ServiceUnavailable 503  e.g. camera status in a process without live ingest
     anything else   500
-
-Camera status routes answer 503 (``HTTPException``) in a process without live ingest: that is a
-property of the running process, not an error of the tree.
 
 Every error body is ``{"error": <class name>, "detail": <message>}``; FastAPI's own request
 validation errors use the same shape (``error`` = "InputError") so clients parse one format.
@@ -31,6 +29,7 @@ from sightline.errors import (
     ModelError,
     NotFound,
     PatternError,
+    ServiceUnavailable,
     SightlineError,
     StoreError,
     UploadTooLarge,
@@ -48,6 +47,7 @@ _STATUS: tuple[tuple[type[SightlineError], int], ...] = (
     (NotFound, 404),
     (StoreError, 503),
     (ModelError, 503),
+    (ServiceUnavailable, 503),
 )
 
 

@@ -16,7 +16,8 @@ one handler (``api/errors.py``); the CLI prints the message and exits non-zero.
     │   └── NoFaceFound        an image in which no face could be found
     ├── StreamError            a video source that cannot be opened or breaks mid-read
     ├── NotFound               a sighting, camera or file that does not exist
-    └── StoreError             the metadata store or the index failed
+    ├── StoreError             the metadata store or the index failed
+    └── ServiceUnavailable     a part of the system this process does not run (e.g. live ingest)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "NoFaceFound",
     "NotFound",
     "PatternError",
+    "ServiceUnavailable",
     "SightlineError",
     "StoreError",
     "StreamError",
@@ -88,3 +90,7 @@ class NotFound(SightlineError):
 
 class StoreError(SightlineError):
     """The metadata store or the vector index failed."""
+
+
+class ServiceUnavailable(SightlineError):
+    """A part of the system that this process does not run, such as live ingest in an API-only server."""

@@ -168,6 +168,7 @@ def test_status_without_live_ingest_is_503(api_only: FastAPI) -> None:
     for path in ("/api/cameras/status", "/api/cameras/gate-n/status"):
         r = call(api_only, "GET", path)
         assert r.status_code == 503
+        assert r.json()["error"] == "ServiceUnavailable"
         assert "live ingest is not running" in r.json()["detail"]
 
 
