@@ -182,7 +182,7 @@ class RtspReplayServer:
                 text=True,
                 bufsize=1,
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=self._launcher_env(),
             )
         except OSError as exc:
             raise StreamError(f"cannot start the RTSP replay server: {exc}") from exc
@@ -200,7 +200,9 @@ class RtspReplayServer:
             port = None
         if port is None:
             self._terminate(kill_after_s=2.0)
-            raise self._start_error(proc)
+            error = self._start_error(proc)
+            self._reap()
+            raise error
         self._port = port
         self._wait_rtsp(deadline=t0 + self.start_timeout_s)
         log.info(
@@ -210,6 +212,13 @@ class RtspReplayServer:
             port,
             time.monotonic() - t0,
         )
+
+    @staticmethod
+    def _launcher_env() -> dict[str, str]:
+        """Our environment, less our warning filters (gi warns on import under Python 3.11)."""
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
 
     def _start_error(self, proc: subprocess.Popen[str]) -> StreamError:
         rc = proc.poll()
@@ -236,6 +245,7 @@ class RtspReplayServer:
                 last = exc
             time.sleep(0.05)
         self._terminate(kill_after_s=2.0)
+        self._reap()
         raise StreamError(f"the RTSP replay server on port {self._port} never answered: {last}")
 
     def stop(self, timeout_s: float = 5.0) -> None:
