@@ -60,14 +60,14 @@ def server(samples: tuple[Path, GroundTruth]) -> Iterator[RtspReplayServer]:
         yield srv
 
 
-def _open(url: str, read_timeout_s: float = 5.0) -> av.container.InputContainer:
-    return av.open(url, options={"rtsp_transport": "tcp"}, timeout=(_OPEN_TIMEOUT_S, read_timeout_s))
+def _open(url: str, read_timeout_s: float = 5.0, transport: str = "tcp") -> av.container.InputContainer:
+    return av.open(url, options={"rtsp_transport": transport}, timeout=(_OPEN_TIMEOUT_S, read_timeout_s))
 
 
-def _read(url: str, seconds: float) -> list[tuple[float, float, int, int]]:
+def _read(url: str, seconds: float, transport: str) -> list[tuple[float, float, int, int]]:
     """(wall time, frame time, width, height) of every frame decoded in ``seconds`` of wall time."""
     frames = []
-    with _open(url) as container:
+    with _open(url, transport=transport) as container:
         t0 = time.monotonic()
         for frame in container.decode(video=0):
             assert frame.to_ndarray(format="rgb24").shape == (frame.height, frame.width, 3)
@@ -81,7 +81,8 @@ def _read(url: str, seconds: float) -> list[tuple[float, float, int, int]]:
 def test_two_clients_read_live_frames_across_loops(
     server: RtspReplayServer, samples: tuple[Path, GroundTruth]
 ) -> None:
-    """Reading longer than one clip proves looping; two clients at once prove the media is shared."""
+    """Reading longer than one clip proves looping; two clients at once (one over TCP, one over UDP)
+    prove the media is shared and both transports work."""
     clip = samples[1].clip("cam-01")
     seconds = clip.duration_s + 1.5
     results: dict[int, list[tuple[float, float, int, int]]] = {}
@@ -89,7 +90,7 @@ def test_two_clients_read_live_frames_across_loops(
 
     def client(i: int) -> None:
         try:
-            results[i] = _read(server.url("cam-01"), seconds)
+            results[i] = _read(server.url("cam-01"), seconds, ("tcp", "udp")[i])
         except BaseException as exc:
             errors.append(exc)
 
@@ -129,7 +130,8 @@ def test_pause_stalls_the_stream_and_resume_restarts_it(server: RtspReplayServer
         try:
             for _ in frames:
                 arrivals.append(time.monotonic())
-                if arrivals[-1] > resumed_at + 1.5:
+                # Frames resume at the next keyframe: up to one second (one GOP) after resume.
+                if arrivals[-1] > resumed_at + 2.5:
                     break
         finally:
             resumer.join()
