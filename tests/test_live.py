@@ -64,6 +64,12 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
     return predicate()
 
 
+def seen(states: set[CameraState], runner: CameraRunner) -> set[CameraState]:
+    """Records the runner's current state; returns every state seen so far."""
+    states.add(runner.state)
+    return states
+
+
 def runner_for(url: str, settings: IngestSettings = FAST) -> tuple[CameraRunner, FrameHub]:
     hub = FrameHub(settings.queue_size)
     return CameraRunner("cam-01", lambda: open_source(url, settings), settings, hub), hub
@@ -75,7 +81,7 @@ def test_unreachable_camera_goes_down_without_a_tight_loop() -> None:
     states: set[CameraState] = set()
     runner.start()
     try:
-        assert wait_for(lambda: states.add(runner.state) or runner.state is CameraState.DOWN, 5.0)
+        assert wait_for(lambda: CameraState.DOWN in seen(states, runner), 5.0)
         assert CameraState.RECONNECTING in states
         assert runner.last_error is not None and "hunter2" not in runner.last_error
         assert "refused" in runner.last_error.lower()
@@ -136,7 +142,7 @@ def test_stall_reconnect_and_server_restart(server: object) -> None:
         # Paused: the session stays up but no frame comes.
         states: set[CameraState] = set()
         server.pause("cam-01")
-        assert wait_for(lambda: states.add(runner.state) or CameraState.STALLED in states, 8.0)
+        assert wait_for(lambda: CameraState.STALLED in seen(states, runner), 8.0)
         assert runner.last_error is not None and "stalled" in runner.last_error
         server.resume("cam-01")
         assert wait_for(lambda: runner.state is CameraState.STREAMING, 10.0)

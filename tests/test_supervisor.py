@@ -10,11 +10,12 @@ time spans do not overlap. So for one camera, sightings of the same plate never 
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -174,5 +175,5 @@ def test_rtsp_camera_survives_its_server_dying(settings: Settings, sample_dir: P
         if r.plate_text:
             by_plate.setdefault(r.plate_text, []).append(r)
     for spans in by_plate.values():
-        for a, b in zip(spans, spans[1:], strict=False):
+        for a, b in itertools.pairwise(spans):
             assert a.last_seen < b.first_seen
