@@ -54,7 +54,7 @@ def make_bench_clip(path: Path, width: int, height: int, seconds: float = 4.0) -
         stream.options = {"g": str(_FPS), "keyint_min": str(_FPS), "sc_threshold": "0", "preset": "veryfast"}
         for i in range(int(seconds * _FPS)):
             shift = (i * 2) % 8
-            img = np.ascontiguousarray(background[:height, shift : shift + width])
+            img = np.ascontiguousarray(background[:height, shift : shift + width], dtype=np.uint8)
             x = (i * width // 50) % (width - 200)
             img[height // 3 : height // 3 + 200, x : x + 200] = (40, 200, 230)
             out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")))
