@@ -17,7 +17,25 @@ fi
 VENV=${SIGHTLINE_VENV:-.venv}
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+system_packages() {
+  # Debian packages for the RTSP replay server (GStreamer's RTSP server), listed in one place.
+  local missing=()
+  while read -r pkg; do
+    [ -n "$pkg" ] || continue
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done < sample_streams/system_packages.txt
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    step "installing Debian packages for the RTSP replay server: ${missing[*]}"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  else
+    step "warning: missing Debian packages ${missing[*]} (needs root and apt-get): replay tests will skip"
+  fi
+}
+
 setup() {
+  system_packages
   if [ ! -x "$VENV/bin/python" ]; then
     step "creating virtual environment in $VENV"
     "$PY" -m venv "$VENV"
