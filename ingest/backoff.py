@@ -47,5 +47,9 @@ class Backoff:
         ceiling = min(self.cap_s, self.base_s * 2.0 ** (self.failures - 1))
         return self._rng.uniform(0.0, ceiling)
 
+    def give_up(self) -> None:
+        """Go straight to slow retries: for failures that fast retries cannot fix (refused credentials)."""
+        self.failures = max(self.failures, self.down_after - 1)
+
     def reset(self) -> None:
         self.failures = 0

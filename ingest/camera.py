@@ -25,7 +25,7 @@ from ingest.settings import IngestSettings
 from ingest.sources import StreamSource
 from ingest.status import CameraState, CameraStatus
 from ingest.video import Frame
-from sightline.errors import SightlineError
+from sightline.errors import AuthenticationFailed, SightlineError
 
 __all__ = ["CameraRunner", "FrameHub", "QueuedFrame"]
 
@@ -192,6 +192,12 @@ class CameraRunner:
                         self.finished = True
                         self._set_state(CameraState.STOPPED)
                         return
+            except AuthenticationFailed as exc:
+                if self._stop.is_set():
+                    break
+                # Wrong credentials stay wrong until someone fixes the URL: retry slowly, as DOWN.
+                self._backoff.give_up()
+                self._failed(redact_text(str(exc)), False)
             except SightlineError as exc:
                 if self._stop.is_set():
                     break

@@ -29,7 +29,7 @@ import numpy as np
 
 from ingest.redact import redact_text, redact_url
 from ingest.video import Frame, TimeSampler
-from sightline.errors import NotFound, StreamError
+from sightline.errors import AuthenticationFailed, NotFound, StreamError
 
 if TYPE_CHECKING:
     from ingest.settings import IngestSettings
@@ -72,10 +72,13 @@ class StreamSource(Protocol):
     def close(self) -> None: ...
 
 
-def _describe_av_error(exc: BaseException, name: str) -> str:
+def _stream_error(exc: BaseException, name: str) -> StreamError:
+    """A PyAV error as our StreamError; refused credentials get their own class (retrying won't fix them)."""
     if isinstance(exc, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
-        return f"{name}: authentication failed (camera refused the credentials): {redact_text(str(exc))}"
-    return f"{name}: {redact_text(str(exc))}"
+        return AuthenticationFailed(
+            f"{name}: authentication failed (camera refused the credentials): {redact_text(str(exc))}"
+        )
+    return StreamError(f"{name}: {redact_text(str(exc))}")
 
 
 class _AvDecoder:
@@ -226,7 +229,7 @@ class RtspSource(_Closable):
                 self._url, options=options, timeout=(self._open_timeout, self._read_timeout)
             )
         except (av.error.FFmpegError, OSError) as exc:
-            raise StreamError(_describe_av_error(exc, self.name)) from exc
+            raise _stream_error(exc, self.name) from exc
 
     def frames(self) -> Iterator[Frame]:
         self._enter_frames()
@@ -259,7 +262,7 @@ class RtspSource(_Closable):
         except (av.error.FFmpegError, OSError) as exc:
             if self._closed.is_set():
                 return
-            raise StreamError(_describe_av_error(exc, self.name)) from exc
+            raise _stream_error(exc, self.name) from exc
         if not self._closed.is_set():
             raise StreamError(f"{self.name}: stream ended")
 

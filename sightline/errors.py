@@ -15,6 +15,7 @@ one handler (``api/errors.py``); the CLI prints the message and exits non-zero.
     │   ├── PatternError       a malformed plate pattern
     │   └── NoFaceFound        an image in which no face could be found
     ├── StreamError            a video source that cannot be opened or breaks mid-read
+    │   └── AuthenticationFailed  the camera refused our credentials
     ├── NotFound               a sighting, camera or file that does not exist
     ├── StoreError             the metadata store or the index failed
     └── ServiceUnavailable     a part of the system this process does not run (e.g. live ingest)
@@ -23,6 +24,7 @@ one handler (``api/errors.py``); the CLI prints the message and exits non-zero.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationFailed",
     "ChecksumMismatch",
     "ConfigError",
     "ImageDecodeError",
@@ -82,6 +84,10 @@ class NoFaceFound(InputError):
 
 class StreamError(SightlineError):
     """A video source cannot be opened or fails while reading."""
+
+
+class AuthenticationFailed(StreamError):
+    """A camera refused the credentials in its URL (RTSP 401): retrying soon will not help."""
 
 
 class NotFound(SightlineError):

@@ -196,6 +196,12 @@ def test_down_cameras_retry_slowly_with_jitter() -> None:
     assert backoff.down and all(60.0 <= d <= 180.0 for d in slow) and len(set(slow)) == 20
 
 
+def test_give_up_goes_straight_to_slow_retries() -> None:
+    backoff = Backoff(1.0, 30.0, down_after=6, down_retry_s=120.0, rng=random.Random(3))
+    backoff.give_up()
+    assert 60.0 <= backoff.failure() <= 180.0 and backoff.down
+
+
 # -- a camera's decode thread on a file -------------------------------------------------------------
 
 
