@@ -20,8 +20,7 @@ from numpy.typing import NDArray
 from models import model_path
 from recognition.base import Image
 from recognition.face_crop import margin_crop
-from recognition.mtcnn import TensorSpec, check_session
-from recognition.runtime import make_session
+from recognition.runtime import TensorSpec, check_session, make_session
 from recognition.types import Embeddings, FaceDetection
 from sightline.errors import ModelError
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 import cv2
@@ -24,7 +23,7 @@ from numpy.typing import NDArray
 
 from models import model_path
 from recognition.base import Image
-from recognition.runtime import make_session
+from recognition.runtime import TensorSpec, check_session, make_session
 from recognition.types import Box, FaceDetection
 from sightline.errors import InputError, ModelError
 
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
 
     from sightline.settings import Settings
 
-__all__ = ["MtcnnDetector", "TensorSpec", "check_session", "nms"]
+__all__ = ["MtcnnDetector", "nms"]
 
 log = logging.getLogger(__name__)
 
@@ -44,45 +43,6 @@ U8 = NDArray[np.uint8]
 _PYRAMID_FACTOR = 0.709  # each pyramid level is ~half the area of the previous one
 _CELL = 12  # P-Net receptive field: it sees 12x12 windows
 _STRIDE = 2  # P-Net output stride
-
-
-@dataclass(frozen=True, slots=True)
-class TensorSpec:
-    """Expected name and shape of one graph input or output; ``None`` marks a free (batch) axis."""
-
-    name: str
-    shape: tuple[int | None, ...]
-
-
-def check_session(
-    session: ort.InferenceSession, what: str, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec]
-) -> None:
-    """Raise ModelError unless ``session``'s inputs and outputs match the expected signature.
-
-    A wrong file under the right name (another model, a different export) would otherwise fail
-    later with a shape error deep in post-processing, or silently produce nonsense. Fixed sizes in
-    the expectation must match fixed sizes in the graph; symbolic axes in the graph are accepted.
-    """
-
-    def _compare(kind: str, got: Sequence[ort.NodeArg], want: Sequence[TensorSpec]) -> None:
-        got_sig = [(g.name, list(g.shape)) for g in got]
-        want_sig = [(w.name, ["N" if s is None else s for s in w.shape]) for w in want]
-        mismatch = f"{what}: {kind} expected {want_sig}, got {got_sig}"
-        if [g.name for g in got] != [w.name for w in want]:
-            raise ModelError(mismatch)
-        for g, w in zip(got, want, strict=True):
-            shape = list(g.shape)
-            if len(shape) != len(w.shape):
-                raise ModelError(mismatch)
-            for have, need in zip(shape, w.shape, strict=True):
-                if need is not None and isinstance(have, int) and have != need:
-                    raise ModelError(mismatch)
-
-    _compare("inputs", session.get_inputs(), inputs)
-    _compare("outputs", session.get_outputs(), outputs)
-    for arg in session.get_inputs():
-        if arg.type != "tensor(float)":
-            raise ModelError(f"{what}: input {arg.name} must be float32, got {arg.type}")
 
 
 def _run(session: ort.InferenceSession, what: str, feed: dict[str, F32]) -> list[F32]:

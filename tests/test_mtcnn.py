@@ -16,7 +16,8 @@ from onnx import TensorProto, helper
 from skimage import data
 
 from recognition.base import FaceDetector, Image
-from recognition.mtcnn import MtcnnDetector, check_session, nms
+from recognition.mtcnn import MtcnnDetector, nms
+from recognition.runtime import check_session
 from recognition.types import FaceDetection
 from sightline.errors import InputError, ModelError
 from sightline.evaluation.bench_faces import bench_frame
