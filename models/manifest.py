@@ -17,6 +17,7 @@ from sightline.errors import ModelError
 
 __all__ = [
     "MANIFEST_PATH",
+    "FaceCropSpec",
     "InputSpec",
     "Manifest",
     "ManifestEntry",
@@ -55,6 +56,20 @@ class TensorSpec(_Frozen):
     meaning: str
 
 
+class FaceCropSpec(_Frozen):
+    """How a face embedder wants its faces cropped.
+
+    ``margin``: the detector box plus ``margin_px`` in total (half each side) at original
+    resolution, resized to ``size`` (FaceNet trained on CASIA-WebFace crops like this).
+    ``align5``: a similarity transform of the five landmarks onto the ArcFace template at ``size``
+    (ArcFace-class models are trained on aligned faces).
+    """
+
+    method: Literal["margin", "align5"]
+    size: int = Field(gt=0)
+    margin_px: int = Field(default=0, ge=0)
+
+
 class ManifestEntry(_Frozen):
     """One model file: its pinned source, its place in the cache, and what it expects."""
 
@@ -73,6 +88,7 @@ class ManifestEntry(_Frozen):
     notes: str = ""
     input: InputSpec | None = None
     outputs: tuple[TensorSpec, ...] = ()
+    face_crop: FaceCropSpec | None = None
 
     @field_validator("target", "member")
     @classmethod

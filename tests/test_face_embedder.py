@@ -208,3 +208,93 @@ def test_signature_check_rejects_tiny_graph(
 def test_signature_check_accepts_tiny_graph_with_right_signature(tmp_path: Path) -> None:
     """The same tiny generated graph with FaceNet's signature loads (and its warm-up runs)."""
     FaceNetEmbedder(_tiny_embedder_graph(tmp_path, "input", 160, "embeddings", 512))
+
+
+# -- manifest-declared embedders: crop method, layout and colour come from the entry -----------------
+
+
+def _channel_mean_graph(input_name: str, output_name: str, size: int) -> ort.InferenceSession:
+    """A tiny generated ONNX graph with an ArcFace-like signature (NCHW [N, 3, size, size] → [N, 3]):
+    its output is the mean of each input channel, so the test can see which colour order and which
+    normalisation reached the model. Not a face model: it tests the loading and preprocessing code."""
+    x = helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", 3, size, size])
+    y = helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["N", 3])
+    nodes = [
+        helper.make_node("GlobalAveragePool", [input_name], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], [output_name], axis=1),
+    ]
+    graph = helper.make_graph(nodes, "channel_mean", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _entry(method: str, colour: str = "BGR") -> Any:
+    from models.manifest import FaceCropSpec, InputSpec, ManifestEntry, TensorSpec
+
+    return ManifestEntry(
+        key="arcface_test",
+        kind="onnx",
+        package="example-package",
+        package_version="1.0",
+        distribution="example_package-1.0-py3-none-any.whl",
+        distribution_sha256="0" * 64,
+        member="m.onnx",
+        target="test/m.onnx",
+        sha256="0" * 64,
+        conversion="none",
+        licence="test",
+        input=InputSpec(
+            name="data", shape=("N", 3, 112, 112), layout="NCHW", colour=colour, mean=0.0, scale=1 / 255
+        ),
+        outputs=(TensorSpec(name="fc1", shape=("N", 3), meaning="test"),),
+        face_crop=FaceCropSpec(method=method, size=112),
+    )
+
+
+def test_align5_entry_aligns_landmarks_onto_the_template() -> None:
+    from recognition.facenet import OnnxFaceEmbedder
+
+    embedder = OnnxFaceEmbedder.from_entry(_channel_mean_graph("data", "fc1", 112), _entry("align5"))
+    image = np.full((240, 320, 3), 30, np.uint8)
+    # Landmarks of a face rotated by ~15 degrees and twice the template's scale, offset in the frame.
+    angle = np.deg2rad(15.0)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+    landmarks = (ARCFACE_TEMPLATE_112 - 56.0) @ rot.T * 2.0 + np.array([160.0, 120.0], np.float32)
+    for x, y in landmarks:
+        cv2.circle(image, (round(float(x)), round(float(y))), 3, (255, 255, 255), -1)
+    face = FaceDetection(Box(60, 20, 260, 220), 0.99, landmarks.astype(np.float32))
+    crop = embedder.crop(image, face)
+    assert crop.shape == (112, 112, 3)
+    for tx, ty in ARCFACE_TEMPLATE_112:
+        assert crop[round(float(ty)), round(float(tx))].min() > 200, "landmark dots land on the template"
+
+
+def test_entry_colour_order_and_normalisation_reach_the_model() -> None:
+    from recognition.facenet import OnnxFaceEmbedder
+
+    session = _channel_mean_graph("data", "fc1", 112)
+    image = np.zeros((200, 200, 3), np.uint8)
+    image[:] = (200, 50, 10)  # BGR
+    face = FaceDetection(Box(40, 40, 160, 160), 0.99, np.zeros((5, 2), np.float32))
+    bgr = OnnxFaceEmbedder.from_entry(session, _entry("margin", "BGR")).embed(image, [face]).vectors[0]
+    rgb = OnnxFaceEmbedder.from_entry(session, _entry("margin", "RGB")).embed(image, [face]).vectors[0]
+    expected = np.array([200, 50, 10], np.float32) / np.linalg.norm([200, 50, 10])
+    np.testing.assert_allclose(bgr, expected, atol=1e-3)
+    np.testing.assert_allclose(rgb, expected[::-1], atol=1e-3)
+
+
+def test_entry_without_a_face_crop_is_refused() -> None:
+    from recognition.facenet import OnnxFaceEmbedder
+
+    entry = _entry("margin").model_copy(update={"face_crop": None})
+    with pytest.raises(ModelError, match="face_crop"):
+        OnnxFaceEmbedder.from_entry(_channel_mean_graph("data", "fc1", 112), entry)
+
+
+def test_facenet_crop_comes_from_the_manifest(base_settings: Settings) -> None:
+    from models.manifest import default_manifest
+
+    spec = default_manifest().entry("facenet_casia").face_crop
+    assert spec is not None and (spec.method, spec.size, spec.margin_px) == ("margin", 160, 32)
+    assert FaceNetEmbedder.from_settings(base_settings).crop_spec == spec
