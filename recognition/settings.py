@@ -64,13 +64,6 @@ class FaceSettings(BaseModel):
     min_quality: float = Field(
         default=0.3, ge=0, le=1, description="Faces below this quality are not stored as sightings."
     )
-    match_threshold: float = Field(
-        default=0.45,
-        ge=-1,
-        le=1,
-        description="Cosine similarity to report a face match. LFW: ~0.37 maximises accuracy, ~0.5 "
-        "gives FAR 1e-3; raising it trades recall for fewer false matches.",
-    )
 
 
 class PlateSettings(BaseModel):

@@ -292,7 +292,7 @@ def test_faces_detected_mid_appearance(
         if s.kind == "face" and s.query_image is not None:
             photo = cv2.imread(str(sample_dir[0] / s.query_image))
             queries[s.id] = embedder.embed(photo, detector.detect(photo)[:1]).vectors[0]
-    threshold = base_settings.recognition.face.match_threshold
+    threshold = base_settings.search.face_min_similarity
     for clip in gt.clips:
         faces = [
             a
