@@ -251,17 +251,12 @@ class MtcnnDetector:
         """P-Net over the pyramid: candidate windows as squared, integer [x1, y1, x2, y2] boxes."""
         wdim, hdim = image_t.shape[:2]
         found: list[F32] = []
-        base: NDArray[np.uint8] | None = None
         for scale in self._scales(hdim, wdim):
             ws, hs = int(np.ceil(wdim * scale)), int(np.ceil(hdim * scale))
-            # cv2 sees the transposed image as hdim wide and wdim high. Levels after the first are
-            # resized from the first, not the frame: area resampling of a full 640x480 frame costs
-            # ~2 ms per level, of the first level ~0.3 ms, with no measurable change in detections.
-            level = cast(
-                U8, cv2.resize(image_t if base is None else base, (hs, ws), interpolation=cv2.INTER_AREA)
-            )
-            if base is None:
-                base = level
+            # cv2 sees the transposed image as hdim wide and wdim high. Every level is resampled from
+            # the frame itself, as the reference cascade does: resampling from the first level saves
+            # ~10 ms per 640x480 frame but measured LFW 0.9843 against 0.9850 this way.
+            level = cast(U8, cv2.resize(image_t, (hs, ws), interpolation=cv2.INTER_AREA))
             reg, prob = _run(self._pnet, "MTCNN P-Net", {"input_1": _normalise(level)[None]})
             xi, yi = np.nonzero(prob[0, :, :, 1] >= self.thresholds[0])
             if not len(xi):
