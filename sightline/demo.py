@@ -1,7 +1,10 @@
-"""The demo: sample streams generated, ingested into a store of their own, and served by the API.
+"""The demo: sample streams generated, replayed as live RTSP cameras, ingested live and served.
 
-It keeps its data apart (``<data_dir>/demo``) so trying it never mixes with real sightings, and it
-ingests only into an empty demo store, so running it twice does not duplicate sightings.
+It keeps its data apart (``<data_dir>/demo``) so trying it never mixes with real sightings. Before
+going live it ingests each clip once from its file into an empty demo store, so the first queries
+have answers at once; the live cameras then add a sighting per subject per loop of the clips, as a
+real camera would. Where GStreamer's RTSP server is not installed the demo says so and serves the
+file-ingested store alone.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from urllib.parse import quote
 
 from sightline.settings import Settings
 
-__all__ = ["DemoPlan", "demo_settings", "prepare_demo"]
+__all__ = ["DemoPlan", "demo_settings", "prepare_demo", "register_live_cameras"]
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +81,20 @@ def prepare_demo(settings: Settings, samples_dir: Path, progress: bool = True) -
                 f"{base}/api/search/face"
             )
     return DemoPlan(samples_dir, sightings, examples)
+
+
+def register_live_cameras(settings: Settings, samples_dir: Path, urls: dict[str, str]) -> int:
+    """Point each sample camera of the demo store at its replayed RTSP URL; returns how many."""
+    from search.services import SearchService
+    from sightline.evaluation.samples import load_sample_cameras
+
+    service = SearchService.open(settings.search)
+    try:
+        for camera in load_sample_cameras(samples_dir):
+            url = urls[camera.id]
+            stored = service.store.ensure_camera(camera)
+            if stored.url != url:
+                service.store.update_camera(camera.id, url=url)
+    finally:
+        service.close()
+    return len(urls)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sample_streams.make import make_samples
-from sightline.demo import demo_settings, prepare_demo
+from sightline.demo import demo_settings, prepare_demo, register_live_cameras
 from sightline.evaluation.samples import evaluate_samples
 from sightline.settings import Settings
 
@@ -44,3 +44,18 @@ def test_demo_ingests_once_and_lists_queries(samples: Path, settings: Settings) 
     assert any("/api/search/face" in line for line in first.examples)
     again = prepare_demo(demo, samples, progress=False)
     assert again.sightings == first.sightings, "a second demo run must not duplicate sightings"
+
+
+def test_demo_points_sample_cameras_at_their_live_urls(samples: Path, settings: Settings) -> None:
+    from search.services import SearchService
+
+    demo = demo_settings(settings)
+    urls = {cam: f"rtsp://127.0.0.1:8554/{cam}" for cam in ("cam-01", "cam-02")}
+    assert register_live_cameras(demo, samples, urls) == 2
+    again = {cam: f"rtsp://127.0.0.1:9554/{cam}" for cam in urls}
+    register_live_cameras(demo, samples, again)
+    service = SearchService.open(demo.search)
+    try:
+        assert {c.id: c.url for c in service.cameras()} == again, "a new replay port replaces the old URL"
+    finally:
+        service.close()
