@@ -13,11 +13,14 @@ this is how tests share real models built once per session.
 Live ingest follows the same ownership rule. An app that builds its own services and is given a
 ``supervisor_factory`` (``sightline serve``) builds the supervisor after the services, starts it,
 hands it the store's RTSP cameras, and stops it at shutdown before the store closes. A supervisor
-inside given ``Services`` belongs to the caller, who starts and stops it.
+inside given ``Services`` belongs to the caller, who starts and stops it. An app that builds its own
+services also applies the retention limit on a schedule (``api/retention.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -29,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import install_error_handlers
 from api.live import LiveIngestRunner, SupervisorFactory, is_live
 from api.metrics import ApiMetrics, HttpErrorCounter
+from api.retention import retention_loop
 from api.routers import camera_status, cameras, health, metrics, search, sightings
 from api.services import Services
 from api.uploads import FORM_OVERHEAD_BYTES, BodySizeLimit
@@ -87,9 +91,15 @@ def create_app(
             await run_in_threadpool(built.close)
             raise
         app.state.services = built
+        interval = settings.search.retention_interval_s
+        purge = asyncio.create_task(retention_loop(built.search, interval)) if interval > 0 else None
         try:
             yield
         finally:
+            if purge is not None:
+                purge.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purge
             del app.state.services
             if supervisor is not None:
                 log.info("stopping live ingest")

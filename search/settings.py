@@ -17,6 +17,12 @@ class SearchSettings(BaseModel):
     data_dir: Path = Field(default=Path("var"), description="Store, crops and index files.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; None = SQLite in data_dir.")
     retention_days: int = Field(default=30, ge=1, description="Sightings older than this are deleted.")
+    retention_interval_s: float = Field(
+        default=3600.0,
+        ge=0.0,
+        description="How often `sightline serve` applies the retention limit (0: never; then run "
+        "`sightline retention purge` from a scheduler). Shorter: expired data goes sooner, more scans.",
+    )
     ivf_threshold: int = Field(
         default=50_000,
         ge=1000,

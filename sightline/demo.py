@@ -22,9 +22,14 @@ log = logging.getLogger(__name__)
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """The settings with the store moved to ``<data_dir>/demo``."""
+    """The settings with the store moved to ``<data_dir>/demo``.
+
+    The sample clips are dated 2024-05-18 (their ground truth is fixed), so the demo server does not
+    apply the retention limit to its own store; `sightline retention purge` still can.
+    """
     data = settings.model_dump()
     data["search"]["data_dir"] = Path(settings.search.data_dir) / "demo"
+    data["search"]["retention_interval_s"] = 0.0
     return Settings(**data)
 
 

@@ -93,3 +93,35 @@ def test_retention_deletes_old_sightings_and_keeps_audit(service: SearchService,
         assert len(reopened.index(SightingKind.FACE)) == 1
     finally:
         reopened.close()
+
+
+def test_the_server_applies_retention_on_a_schedule(service: SearchService) -> None:
+    """api/retention.py: the loop purges at start and keeps going after a failed run."""
+    import asyncio
+
+    from api.retention import retention_loop
+
+    real_now = datetime.now(UTC)
+    t_old = real_now - timedelta(days=400)
+    old = service.add_sighting(
+        NewSighting(SightingKind.FACE, "cam", t_old, t_old, Box(0, 0, 1, 1), 0.9, b"\xff\xd8x", vec(1), None)
+    )
+    fresh = service.add_sighting(
+        NewSighting(
+            SightingKind.FACE, "cam", real_now, real_now, Box(0, 0, 1, 1), 0.9, b"\xff\xd8x", vec(2), None
+        )
+    )
+
+    async def run_briefly() -> None:
+        task = asyncio.create_task(retention_loop(service, 0.05))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run_briefly())
+    with pytest.raises(NotFound):
+        service.sighting(old)
+    assert service.sighting(fresh).id == fresh
+    purges = [e for e in service.audit_entries(case_ref=None, actor="system", since=None, limit=50)]
+    assert purges and all(e.action == "retention.purge" for e in purges)
