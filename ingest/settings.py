@@ -148,3 +148,10 @@ class IngestSettings(BaseModel):
         description="Seconds between per-camera status snapshots sent by workers. Lower gives fresher "
         "status at more inter-process traffic (hundreds of cameras per worker).",
     )
+    round_frames: int = Field(
+        default=16,
+        ge=1,
+        description="Most frames one recognition round takes (one per camera, round-robin). Bounds how "
+        "long a round lasts, so statuses and track expiry stay timely with hundreds of cameras per "
+        "worker; higher batches more faces per embedder call.",
+    )

@@ -163,8 +163,10 @@ class CameraWorker:
                 time.sleep(0.1)
 
     def step(self, timeout: float = 0.1) -> int:
-        """One round: recognise up to one queued frame per camera; returns frames analysed."""
-        batch = self._hub.take(limit=max(1, len(self._cameras)), timeout=timeout)
+        """One round: recognise up to one queued frame per camera (at most ``ingest.round_frames``,
+        round-robin across cameras); returns frames analysed."""
+        limit = max(1, min(len(self._cameras), self._ingest.round_frames))
+        batch = self._hub.take(limit=limit, timeout=timeout)
         analysed: list[tuple[str, _Camera, Analysed]] = []
         for item in batch:
             camera = self._camera_for(item)

@@ -152,6 +152,11 @@ class RtspReplayServer:
         return self._port
 
     @property
+    def pid(self) -> int | None:
+        """The launcher's process id while it runs (for memory measurements)."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

@@ -209,24 +209,6 @@ def _inject(server: RtspReplayServer, fault: _Fault, stall_s: float) -> None:
     fault.returned = datetime.now(UTC)
 
 
-def _launcher_pids() -> list[int]:
-    """Our children running the replay server's launcher (found in /proc: the server keeps its
-    process private)."""
-    from sample_streams.replay import LAUNCHER
-
-    me = str(os.getpid())
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text(encoding="ascii", errors="replace").rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if fields[1] == me and LAUNCHER.name.encode() in cmdline:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def _pids(live: LiveIngest, workers: int) -> list[int]:
     return [os.getpid()] + [p for i in range(workers) if (p := live.worker_pid(i)) is not None]
 
@@ -287,7 +269,7 @@ def bench_soak(
                     live.add_camera(Camera(id=camera_id, name=camera_id, url=server.url(camera_id)))
                 warm_s, streaming = _warm_up(live, list(files), end)
                 rss_warm = rss_mb(_pids(live, run.ingest.workers))
-                server_rss_warm = rss_mb(_launcher_pids())
+                server_rss_warm = rss_mb([server.pid] if server.pid is not None else [])
                 log.info("soak: %d/%d cameras streaming after %.1f s warm-up", streaming, cameras, warm_s)
                 plan = _plan(list(files), end, faults)
                 stall_s = run.ingest.stall_timeout_s + _STALL_EXTRA_S
@@ -306,7 +288,7 @@ def bench_soak(
                         bar.update(1)
                 time.sleep(max(0.0, end - time.monotonic()))
                 rss_end = rss_mb(_pids(live, run.ingest.workers))
-                server_rss_end = rss_mb(_launcher_pids())
+                server_rss_end = rss_mb([server.pid] if server.pid is not None else [])
                 final = live.statuses()
             finally:
                 live.stop()
