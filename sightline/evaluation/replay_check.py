@@ -21,13 +21,12 @@ returned sighting overlaps any instance, and a returned sighting is correct when
 instance of the searched subject. Instances are generated for every loop that started before ingest
 stopped, so the scoring stays right however many times a clip loops.
 
-Connection burst. ``av.open`` probes a new RTSP stream for a few seconds of video (FFmpeg's default
-analyzeduration) before it returns, and the frames it buffered meanwhile are then decoded in a burst
-and stamped with the decode time (``RtspSource``), i.e. up to the probe time late (measured 2-3 s on
-the replay server). Sightings begun in that burst are scored like any other in ``precision``;
-``precision_steady`` leaves out the sightings that begin within ``_CONNECT_BURST_S`` of a camera's
-first frame, so that a fault in steady-state timing is not hidden behind the burst, and
-``connect_burst`` counts them.
+Connection burst. With FFmpeg's default probing, ``av.open`` read 2-3 s of a new RTSP stream before
+returning, and those frames were then decoded in a burst stamped with the decode time, i.e. late;
+``RtspSource`` now probes minimally, so there is no such burst. ``precision_steady`` (precision
+without the sightings that begin within ``_CONNECT_BURST_S`` of a camera's first frame) and
+``connect_burst`` (how many those are) stay in the report to catch a regression: with correct
+timing ``precision`` equals ``precision_steady``.
 
 How long to watch. A camera joins the loop wherever it is when it connects (at the next keyframe).
 Watching it for ``duration / speed + longest appearance + track_max_gap_s + 1 s`` from its first
