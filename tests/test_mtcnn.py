@@ -199,3 +199,22 @@ def test_signature_check_accepts_tiny_graph_with_right_signature(tmp_path: Path)
         tmp_path, "input_2", ["N", 24, 24, 3], [("dense_2", ["N", 4]), ("softmax_1", ["N", 2])]
     )
     check_session(right, "R-Net", *MtcnnDetector.RNET)
+
+
+def test_reference_and_fast_pyramids_agree_on_real_faces(base_settings: Settings) -> None:
+    """Both pyramid modes (FaceSettings.pyramid) find the same single face on real portraits."""
+    data_ = base_settings.model_dump()
+    data_["recognition"]["face"]["pyramid"] = "reference"
+    reference = MtcnnDetector.from_settings(Settings(**data_))
+    data_["recognition"]["face"]["pyramid"] = "fast"
+    fast = MtcnnDetector.from_settings(Settings(**data_))
+    assert (reference.pyramid, fast.pyramid) == ("reference", "fast")
+    for image in (_skimage("astronaut"), grace_hopper()):
+        (a,) = reference.detect(image)
+        (b,) = fast.detect(image)
+        assert a.box.iou(b.box) > 0.85
+
+
+def test_unknown_pyramid_mode_is_refused(detector: MtcnnDetector) -> None:
+    with pytest.raises(ValueError, match="pyramid"):
+        MtcnnDetector(detector._pnet, detector._rnet, detector._onet, pyramid="exact")
