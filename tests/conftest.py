@@ -7,7 +7,9 @@ marked ``data`` use the evaluation sets in ``../shared/data`` and skip cleanly w
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +49,24 @@ def settings(tmp_path: Path, base_settings: Settings) -> Settings:
     data = base_settings.model_dump()
     data["search"]["data_dir"] = tmp_path / "var"
     return Settings(**data)
+
+
+@pytest.fixture(scope="session")
+def backends(base_settings: Settings) -> tuple[Any, Any, Any]:
+    """The real face detector, face embedder and vehicle embedder, built once per test session."""
+    from recognition.registry import build_face_detector, build_face_embedder, build_vehicle_embedder
+
+    return (
+        build_face_detector(base_settings),
+        build_face_embedder(base_settings),
+        build_vehicle_embedder(base_settings),
+    )
+
+
+@pytest.fixture()
+def service(settings: Settings, backends: tuple[Any, Any, Any]) -> Iterator[Any]:
+    """A search service on the temporary store, sized for the vehicle embedder."""
+    from search.services import SearchService
+
+    with SearchService.open(settings.search, vehicle_dim=backends[2].dim) as svc:
+        yield svc

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,6 @@ from fastapi import FastAPI
 
 from api.app import Services, create_app
 from ingest.status import CameraState, CameraStatus, CameraSupervisor
-from recognition.registry import build_face_detector, build_face_embedder, build_vehicle_embedder
 from search.records import Camera
 from search.services import SearchService
 from sightline.errors import InputError, NotFound, StreamError
@@ -84,21 +82,6 @@ def call(app: FastAPI, method: str, url: str, **kwargs: Any) -> httpx.Response:
             return await c.request(method, url, **kwargs)
 
     return asyncio.run(run())
-
-
-@pytest.fixture(scope="module")
-def backends(base_settings: Settings) -> tuple[Any, Any, Any]:
-    return (
-        build_face_detector(base_settings),
-        build_face_embedder(base_settings),
-        build_vehicle_embedder(base_settings),
-    )
-
-
-@pytest.fixture()
-def service(settings: Settings, backends: tuple[Any, Any, Any]) -> Iterator[SearchService]:
-    with SearchService.open(settings.search, vehicle_dim=backends[2].dim) as svc:
-        yield svc
 
 
 @pytest.fixture()

@@ -7,7 +7,6 @@ snapshots a worker would report; the store and recognition backends are real.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +18,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import Services, create_app
 from ingest.status import CameraState, CameraStatus
-from recognition.registry import build_face_detector, build_face_embedder, build_vehicle_embedder
 from search.records import Camera
 from search.services import SearchService
 from sightline.errors import NotFound
@@ -76,21 +74,6 @@ def scrape(app: FastAPI) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def cam(name: str, camera: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     return (name, tuple(sorted({"camera": camera, **labels}.items())))
-
-
-@pytest.fixture(scope="module")
-def backends(base_settings: Settings) -> tuple[Any, Any, Any]:
-    return (
-        build_face_detector(base_settings),
-        build_face_embedder(base_settings),
-        build_vehicle_embedder(base_settings),
-    )
-
-
-@pytest.fixture()
-def service(settings: Settings, backends: tuple[Any, Any, Any]) -> Iterator[SearchService]:
-    with SearchService.open(settings.search, vehicle_dim=backends[2].dim) as svc:
-        yield svc
 
 
 @pytest.fixture()
