@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register"]
@@ -25,6 +26,12 @@ def register(sub: Any) -> None:
     ingest = b.add_parser("ingest", help="cameras per core: bare PyAV, our keyframe and full-decode paths")
     ingest.add_argument("--seconds", type=float, default=3.0, help="length of each generated clip")
     ingest.add_argument("--no-pipeline", action="store_true", help="skip the full-pipeline measurement")
+    ingest.add_argument(
+        "--video",
+        type=Path,
+        default=None,
+        help="also measure on this recorded video, re-encoded like a camera",
+    )
     ingest.add_argument("--json", action="store_true")
     ingest.set_defaults(func=_ingest)
 
@@ -57,7 +64,11 @@ def _ingest(args: argparse.Namespace) -> int:
     from sightline.evaluation.bench_ingest import bench_ingest
 
     result = bench_ingest(
-        seconds=args.seconds, progress=True, settings=settings_from_args(args), pipeline=not args.no_pipeline
+        seconds=args.seconds,
+        progress=True,
+        settings=settings_from_args(args),
+        pipeline=not args.no_pipeline,
+        video=args.video,
     )
     emit(result, args.json, "ingest: cameras per core at 1 analysed frame per second")
     return 0

@@ -31,7 +31,7 @@ from ingest.tracker import Tracker
 if TYPE_CHECKING:
     from sightline.settings import Settings
 
-__all__ = ["bench_ingest", "make_bench_clip"]
+__all__ = ["bench_ingest", "make_bench_clip", "make_clip_from_video"]
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +42,8 @@ _SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 _BITRATES = {(1280, 720): 2_000_000, (1920, 1080): 4_000_000}
 
 
-def make_bench_clip(path: Path, width: int, height: int, seconds: float = 4.0) -> Path:
-    """A clip with a 1 s GOP: a smooth textured background panning slowly and a block crossing it.
-
-    The texture is noise upscaled 16x (street-like detail); raw per-pixel noise would make every
-    keyframe unrealistically expensive to decode."""
-    rng = np.random.default_rng(0)
-    texture = rng.integers(0, 256, (height // 16 + 2, width // 16 + 3, 3), dtype=np.uint8)
-    background = cv2.resize(
-        texture, (texture.shape[1] * 16, texture.shape[0] * 16), interpolation=cv2.INTER_CUBIC
-    )
+def _encode(path: Path, width: int, height: int, frames: Iterator[Any]) -> Path:
+    """Encode BGR frames as H.264 at 25 fps with a 1 s GOP and a camera-like capped bitrate."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=_FPS)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -65,14 +57,52 @@ def make_bench_clip(path: Path, width: int, height: int, seconds: float = 4.0) -
             "maxrate": str(rate),
             "bufsize": str(2 * rate),
         }
+        for img in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")))
+        out.mux(stream.encode(None))
+    return path
+
+
+def make_clip_from_video(video: Path, path: Path, width: int, height: int, seconds: float = 4.0) -> Path:
+    """A recorded video re-encoded like a camera stream (see :func:`_encode`), looped to ``seconds``."""
+
+    def frames() -> Iterator[Any]:
+        wanted = int(seconds * _FPS)
+        produced = 0
+        while produced < wanted:
+            with av.open(str(video)) as src:
+                for frame in src.decode(video=0):
+                    img: Any = frame.to_ndarray(format="bgr24")
+                    if img.shape[:2] != (height, width):
+                        img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+                    yield np.ascontiguousarray(img)
+                    produced += 1
+                    if produced >= wanted:
+                        return
+
+    return _encode(path, width, height, frames())
+
+
+def make_bench_clip(path: Path, width: int, height: int, seconds: float = 4.0) -> Path:
+    """A clip with a 1 s GOP: a smooth textured background panning slowly and a block crossing it.
+
+    The texture is noise upscaled 16x (street-like detail); raw per-pixel noise would make every
+    keyframe unrealistically expensive to decode."""
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (height // 16 + 2, width // 16 + 3, 3), dtype=np.uint8)
+    background = cv2.resize(
+        texture, (texture.shape[1] * 16, texture.shape[0] * 16), interpolation=cv2.INTER_CUBIC
+    )
+
+    def frames() -> Iterator[Any]:
         for i in range(int(seconds * _FPS)):
             shift = (i * 2) % 8
             img = np.ascontiguousarray(background[:height, shift : shift + width], dtype=np.uint8)
             x = (i * width // 50) % (width - 200)
             img[height // 3 : height // 3 + 200, x : x + 200] = (40, 200, 230)
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")))
-        out.mux(stream.encode(None))
-    return path
+            yield img
+
+    return _encode(path, width, height, frames())
 
 
 def _bare_keyframes(path: Path) -> Iterator[Any]:
@@ -131,17 +161,30 @@ def _pipeline(settings: Settings, seconds: float, workdir: Path) -> float:
 
 
 def bench_ingest(
-    seconds: float = 3.0, progress: bool = True, settings: Settings | None = None, pipeline: bool = True
+    seconds: float = 3.0,
+    progress: bool = True,
+    settings: Settings | None = None,
+    pipeline: bool = True,
+    video: Path | None = None,
 ) -> dict[str, Any]:
     """Cameras per core per path and resolution (see the module docstring), plus the ratios the
     targets are stated in: keyframe path within 20% of bare, keyframe at least 5x cheaper than full."""
     result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="sightline-bench-ingest-") as tmp:
         workdir = Path(tmp)
-        for name, (w, h) in _SIZES.items():
+        clips: dict[str, tuple[int, int, Path | None]] = {
+            name: (w, h, None) for name, (w, h) in _SIZES.items()
+        }
+        if video is not None:
+            # The same measurement on recorded content, re-encoded like a camera stream at 1080p.
+            clips["1080p_recorded"] = (1920, 1080, video)
+        for name, (w, h, recorded) in clips.items():
             if progress:
                 log.info("bench ingest: encoding a %s clip", name)
-            clip = make_bench_clip(workdir / f"{name}.mp4", w, h)
+            if recorded is None:
+                clip = make_bench_clip(workdir / f"{name}.mp4", w, h)
+            else:
+                clip = make_clip_from_video(recorded, workdir / f"{name}.mp4", w, h)
             runs: dict[str, Callable[[], Iterator[Any]]] = {
                 f"bare_keyframe_{name}": partial(_bare_keyframes, clip),
                 f"keyframe_{name}": partial(_ours, clip, True),
