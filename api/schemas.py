@@ -6,10 +6,8 @@ URLs leave the API with their credentials redacted.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Literal
-from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
@@ -18,6 +16,7 @@ from pydantic_core import PydanticCustomError
 from ingest.status import CameraState, CameraStatus
 from recognition.types import Box
 from search.records import Camera, Sighting, Trajectory, TrajectoryPoint
+from sightline.redact import redact_text, redact_url
 
 __all__ = [
     "RESERVED_CAMERA_IDS",
@@ -33,51 +32,10 @@ __all__ = [
     "SightingOut",
     "TrajectoryOut",
     "TrajectoryPointOut",
-    "redact_text",
-    "redact_url",
 ]
 
 RESERVED_CAMERA_IDS = frozenset({"status"})
 """Ids that name a route under /api/cameras rather than a camera."""
-
-_SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pass", "pwd", "token", "auth", "key", "secret"})
-_REDACTED = "***"
-
-
-def redact_url(url: str | None) -> str | None:
-    """``url`` with its user:password and secret-looking query values replaced by ``***``.
-
-    rtsp://admin:s3cret@10.0.0.5:554/stream?token=x → rtsp://***@10.0.0.5:554/stream?token=***
-    """
-    if url is None:
-        return None
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        return _REDACTED  # unparseable: show nothing rather than a secret
-    netloc = parts.netloc
-    if "@" in netloc:
-        host_part = f"[{host}]" if ":" in host else host
-        netloc = f"{_REDACTED}@{host_part}{port}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(k, _REDACTED if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*"
-        )
-    return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
-
-
-def redact_text(text: str | None) -> str | None:
-    """``text`` with every URL in it redacted: error messages from streams quote their URL."""
-    if text is None:
-        return None
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)) or _REDACTED, text)
 
 
 class ErrorOut(BaseModel):

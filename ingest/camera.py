@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 
 from ingest.backoff import Backoff
 from ingest.motion import MotionGate
-from ingest.redact import redact_text
 from ingest.settings import IngestSettings
 from ingest.sources import StreamSource
 from ingest.status import CameraState, CameraStatus
 from ingest.video import Frame
 from sightline.errors import AuthenticationFailed, SightlineError
+from sightline.redact import redact_text
 
 __all__ = ["CameraRunner", "FrameHub", "QueuedFrame"]
 

@@ -27,9 +27,9 @@ import av
 import av.error
 import numpy as np
 
-from ingest.redact import redact_text, redact_url
 from ingest.video import Frame, TimeSampler
 from sightline.errors import AuthenticationFailed, NotFound, StreamError
+from sightline.redact import redact_text, redact_url
 
 if TYPE_CHECKING:
     from ingest.settings import IngestSettings

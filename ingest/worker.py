@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.camera import CameraRunner, FrameHub, QueuedFrame
 from ingest.recognise import Analysed, FrameRecogniser
-from ingest.redact import redact_url
 from ingest.sources import StreamSource, open_source
 from ingest.status import CameraStatus
 from ingest.tracker import Tracker, TrackResult
 from search.records import NewSighting
+from sightline.redact import redact_url
 
 if TYPE_CHECKING:
     from sightline.settings import Settings

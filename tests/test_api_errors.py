@@ -20,7 +20,6 @@ from PIL import Image as PILImage
 
 from api.app import Services, create_app
 from api.errors import install_error_handlers, status_for
-from api.schemas import redact_url
 from api.uploads import FORM_OVERHEAD_BYTES, decode_image
 from recognition.registry import build_face_detector, build_face_embedder, build_vehicle_embedder
 from search.services import SearchService
@@ -38,6 +37,7 @@ from sightline.errors import (
     StreamError,
     UploadTooLarge,
 )
+from sightline.redact import redact_url
 from sightline.settings import Settings
 
 MAX_BYTES = 64 * 1024

@@ -16,10 +16,10 @@ from numpy.typing import NDArray
 from ingest.backoff import Backoff
 from ingest.camera import CameraRunner, FrameHub
 from ingest.motion import MotionGate
-from ingest.redact import redact_text, redact_url
 from ingest.settings import IngestSettings
 from ingest.sources import DirectorySource, FileSource, RtspSource, StreamSource, open_source
 from sightline.errors import NotFound
+from sightline.redact import redact_text, redact_url
 
 FPS = 10
 

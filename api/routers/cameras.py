@@ -14,7 +14,8 @@ from fastapi import APIRouter, Path, Response, status
 
 from api.deps import OptionalSupervisorDep, SearchServiceDep
 from api.live import check_api_stream_url, is_live, restart_if_url_changed, stop_stream
-from api.schemas import CameraIn, CameraOut, CameraUpdate, ErrorOut, redact_url
+from api.schemas import CameraIn, CameraOut, CameraUpdate, ErrorOut
+from sightline.redact import redact_url
 
 __all__ = ["router"]
 

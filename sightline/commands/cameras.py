@@ -60,9 +60,9 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from api.schemas import redact_url
     from search.store import SightingStore
     from sightline.commands._common import emit_json, settings_from_args
+    from sightline.redact import redact_url
 
     settings = settings_from_args(args)
     store = SightingStore.open(settings.search)
