@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import install_error_handlers
-from api.live import LiveIngestRunner, SupervisorFactory, is_live
+from api.live import LiveIngestRunner, SupervisorFactory, camera_sync_loop, is_live
 from api.metrics import ApiMetrics, HttpErrorCounter
 from api.retention import retention_loop
 from api.routers import camera_status, cameras, health, metrics, search, sightings
@@ -91,15 +91,24 @@ def create_app(
             await run_in_threadpool(built.close)
             raise
         app.state.services = built
-        interval = settings.search.retention_interval_s
-        purge = asyncio.create_task(retention_loop(built.search, interval)) if interval > 0 else None
+        tasks = []
+        if settings.search.retention_interval_s > 0:
+            tasks.append(
+                asyncio.create_task(retention_loop(built.search, settings.search.retention_interval_s))
+            )
+        if supervisor is not None and settings.api.camera_sync_interval_s > 0:
+            tasks.append(
+                asyncio.create_task(
+                    camera_sync_loop(supervisor, built.search, settings.api.camera_sync_interval_s)
+                )
+            )
         try:
             yield
         finally:
-            if purge is not None:
-                purge.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await purge
+                    await task
             del app.state.services
             if supervisor is not None:
                 log.info("stopping live ingest")

@@ -7,15 +7,19 @@ write is undone, so the registry and the running set stay the same.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Protocol
+
+from starlette.concurrency import run_in_threadpool
 
 from ingest.status import CameraSupervisor
 from search.camera_import import StreamKind, classify_stream_url
 from search.records import Camera, NewSighting
 from search.services import SearchService
-from sightline.errors import InputError, NotFound
+from sightline.errors import InputError, NotFound, SightlineError
+from sightline.redact import redact_text
 from sightline.settings import Settings
 
 __all__ = [
@@ -23,10 +27,12 @@ __all__ = [
     "SharedSink",
     "SupervisorFactory",
     "build_live_ingest",
+    "camera_sync_loop",
     "check_api_stream_url",
     "is_live",
     "restart_if_url_changed",
     "stop_stream",
+    "sync_cameras",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,3 +122,40 @@ def restart_if_url_changed(supervisor: CameraSupervisor, before: Camera, after: 
     if is_live(after):
         supervisor.add_camera(after)
     log.info("camera %s: stream URL changed, live ingest updated", after.id)
+
+
+def sync_cameras(supervisor: CameraSupervisor, cameras: list[Camera]) -> tuple[list[str], list[str]]:
+    """Start registered RTSP cameras that live ingest does not run, stop those no longer registered.
+
+    The API starts and stops cameras itself; this catches changes made by another process, such as
+    `sightline cameras import` while the server runs. A URL changed that way takes effect through
+    the API (PUT) or at the next start. Returns (started, stopped) camera ids; a camera that cannot
+    be started is logged and tried again at the next sync.
+    """
+    running = {s.camera_id for s in supervisor.statuses()}
+    wanted = {c.id: c for c in cameras if is_live(c)}
+    started: list[str] = []
+    stopped: list[str] = []
+    for camera_id in sorted(running - set(wanted)):
+        stop_stream(supervisor, camera_id)
+        stopped.append(camera_id)
+    for camera_id in sorted(set(wanted) - running):
+        try:
+            supervisor.add_camera(wanted[camera_id])
+        except SightlineError as exc:
+            log.warning("camera %s could not be started: %s", camera_id, redact_text(str(exc)))
+            continue
+        started.append(camera_id)
+    if started or stopped:
+        log.info("camera registry sync: started %s, stopped %s", started or "none", stopped or "none")
+    return started, stopped
+
+
+async def camera_sync_loop(supervisor: CameraSupervisor, service: SearchService, interval_s: float) -> None:
+    """:func:`sync_cameras` every ``interval_s`` seconds until cancelled; a failed sync is logged."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await run_in_threadpool(lambda: sync_cameras(supervisor, service.cameras()))
+        except Exception:  # keep the server up: the next sync tries again
+            log.exception("camera registry sync failed")

@@ -14,6 +14,12 @@ class ApiSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    camera_sync_interval_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="How often `sightline serve` starts cameras registered by another process (e.g. "
+        "`sightline cameras import`) and stops removed ones (0: never). Shorter: changes show sooner.",
+    )
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Larger uploads get 413.")
     max_upload_pixels: int = Field(
         default=40_000_000,

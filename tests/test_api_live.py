@@ -274,3 +274,30 @@ def test_services_and_factory_together_are_refused(app: FastAPI, settings: Setti
     services = app.state.services
     with pytest.raises(ValueError, match="not both"):
         create_app(settings, services, supervisor_factory=lambda s, svc: FakeSupervisor())
+
+
+def test_sync_starts_cameras_registered_elsewhere_and_stops_removed_ones(fake: FakeSupervisor) -> None:
+    """api.live.sync_cameras: what `sightline cameras import` did while the server ran takes effect."""
+    from api.live import sync_cameras
+
+    fake.add_camera(Camera("gone", "Gone", url="rtsp://10.0.0.9/stream"))
+    fake.add_camera(Camera("kept", "Kept", url="rtsp://10.0.0.8/stream"))
+    registered = [
+        Camera("kept", "Kept", url="rtsp://10.0.0.8/stream"),
+        Camera("new", "New", url="rtsp://user:pw@10.0.0.7/stream"),
+        Camera("archive", "Archive", url="file:///data/a.mp4"),
+    ]
+    assert sync_cameras(fake, registered) == (["new"], ["gone"])
+    assert set(fake.cameras) == {"kept", "new"}, "file cameras are not streamed live"
+    assert sync_cameras(fake, registered) == ([], []), "a second sync changes nothing"
+
+
+def test_sync_keeps_going_when_a_camera_cannot_start(fake: FakeSupervisor) -> None:
+    from api.live import sync_cameras
+
+    fake.refuse.add("bad")
+    registered = [
+        Camera("bad", "Bad", url="rtsp://10.0.0.6/stream"),
+        Camera("good", "Good", url="rtsp://10.0.0.5/stream"),
+    ]
+    assert sync_cameras(fake, registered) == (["good"], [])
