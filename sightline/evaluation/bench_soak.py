@@ -145,6 +145,7 @@ class _Fault:
     returned: datetime | None = None
     recovery_s: dict[str, float] = dataclasses.field(default_factory=dict)
     status_delay_s: float = 0.0
+    rss_after_mb: float | None = None
 
     def report(self) -> dict[str, Any]:
         times = sorted(self.recovery_s.values())
@@ -156,6 +157,7 @@ class _Fault:
             "median_recovery_s": round(statistics.median(times), 2) if times else None,
             "max_recovery_s": round(times[-1], 2) if times else None,
             "max_status_delay_s": round(self.status_delay_s, 2),
+            "rss_after_mb": self.rss_after_mb,
         }
 
 
@@ -284,6 +286,9 @@ def bench_soak(
                         fault.at_s = time.monotonic() - t_start
                         _inject(server, fault, stall_s)
                         _await_recovery(live, fault)
+                        # Memory after each fault's recovery: the slope tells a leak from arenas
+                        # and allocator pools that grow to a plateau.
+                        fault.rss_after_mb = rss_mb(_pids(live, run.ingest.workers))
                         done.append(fault)
                         bar.update(1)
                 time.sleep(max(0.0, end - time.monotonic()))
