@@ -91,21 +91,7 @@ class IngestPipeline:
     @classmethod
     def from_settings(cls, settings: Settings, sink: SightingSink) -> IngestPipeline:
         """The pipeline with the backends the settings name, built through the recognition registry."""
-        from recognition.registry import (
-            build_face_detector,
-            build_face_embedder,
-            build_plate_locator,
-            build_vehicle_embedder,
-        )
-
-        return cls(
-            settings,
-            build_face_detector(settings),
-            build_face_embedder(settings),
-            build_plate_locator(settings),
-            build_vehicle_embedder(settings),
-            sink,
-        )
+        return cls(settings, *FrameRecogniser.from_settings(settings).backends, sink)
 
     def ingest_file(
         self,

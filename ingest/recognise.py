@@ -75,6 +75,11 @@ class FrameRecogniser:
             build_vehicle_embedder(settings),
         )
 
+    @property
+    def backends(self) -> tuple[FaceDetector, FaceEmbedder, PlateLocator, VehicleEmbedder]:
+        """The four models, in constructor order."""
+        return self._face_detector, self._face_embedder, self._plate_locator, self._vehicle_embedder
+
     def analyse(self, image: Image, wall: datetime) -> Analysed:
         """Detections of one frame; face embeddings wait for :meth:`embed`."""
         faces = [(det, face_quality(image, det).score) for det in self._face_detector.detect(image)]

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_call import call
 from fastapi import FastAPI
 
 from api.app import Services, create_app
@@ -73,15 +74,6 @@ class FakeSupervisor:
     def report(self, camera_id: str, **changes: Any) -> None:
         """What a worker's status message does: replace the camera's snapshot."""
         self._statuses[camera_id] = replace(self._statuses[camera_id], **changes)
-
-
-def call(app: FastAPI, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async def run() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sightline.test") as c:
-            return await c.request(method, url, **kwargs)
-
-    return asyncio.run(run())
 
 
 @pytest.fixture()

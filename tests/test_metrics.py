@@ -6,13 +6,12 @@ snapshots a worker would report; the store and recognition backends are real.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
+from asgi_call import call
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -50,15 +49,6 @@ class StatusBoard:
 
     def report(self, camera_id: str, **changes: Any) -> None:
         self.board[camera_id] = replace(self.board[camera_id], **changes)
-
-
-def call(app: FastAPI, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    async def run() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sightline.test") as c:
-            return await c.request(method, url, **kwargs)
-
-    return asyncio.run(run())
 
 
 def scrape(app: FastAPI) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
