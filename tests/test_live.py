@@ -82,7 +82,8 @@ def test_unreachable_camera_goes_down_without_a_tight_loop() -> None:
     runner.start()
     try:
         assert wait_for(lambda: CameraState.DOWN in seen(states, runner), 5.0)
-        assert CameraState.RECONNECTING in states
+        # RECONNECTING lasts only the jittered backoff delay, which may fall between two polls.
+        assert CameraState.RECONNECTING in states or runner.reconnects >= 2
         assert runner.last_error is not None and "hunter2" not in runner.last_error
         assert "refused" in runner.last_error.lower()
         attempts = runner.attempts
