@@ -83,7 +83,7 @@ class ManifestEntry(_Frozen):
     member_sha256: Sha256 | None = None
     target: str
     sha256: Sha256
-    conversion: Literal["none", "tf_graphdef_to_onnx"]
+    conversion: Literal["none", "tf_graphdef_to_onnx", "onnx_prelu_split"]
     licence: str = Field(min_length=1)
     notes: str = ""
     input: InputSpec | None = None

@@ -35,7 +35,9 @@ __all__ = [
     "ModelCheck",
     "PreparedModel",
     "check_parity",
+    "check_rewrite_parity",
     "download_command",
+    "face_batch",
     "face_crops",
     "fetch_source",
     "prepare",
@@ -226,9 +228,18 @@ def _build(entry: ManifestEntry, archive: Path) -> tuple[bytes, Callable[[Path],
             )
     if entry.conversion == "none":
         return data, None
+    started = time.perf_counter()
+    if entry.conversion == "onnx_prelu_split":
+        from models.onnx_prelu import split_prelu
+
+        try:
+            rewritten = split_prelu(data)
+        except ValueError as exc:
+            raise ModelError(f"cannot rewrite {entry.key!r}: {exc}") from exc
+        log.info("rewrote %s in %.1f s", entry.key, time.perf_counter() - started)
+        return rewritten, lambda onnx_path: check_rewrite_parity(entry, data, onnx_path)
     from models.tf_to_onnx import convert_graphdef, serialize
 
-    started = time.perf_counter()
     converted = serialize(convert_graphdef(data, [o.name for o in entry.outputs]))
     log.info("converted %s in %.1f s", entry.key, time.perf_counter() - started)
     return converted, lambda onnx_path: check_parity(entry, data, onnx_path)
@@ -283,6 +294,40 @@ def face_crops(size: int = 160) -> NDArray[np.uint8]:
     return np.stack(crops).astype(np.uint8)
 
 
+def face_batch(entry: ManifestEntry, free_size: int = 160) -> NDArray[np.float32]:
+    """Two real faces as the model's input: its size, layout, colour order and normalisation.
+
+    Spatial dimensions the manifest leaves free (MTCNN P-Net's) become ``free_size``.
+    """
+    spec = entry.input
+    if spec is None or len(spec.shape) != 4 or spec.layout == "NCHW":
+        raise ModelError(f"no face batch for {entry.key!r}: needs a 4-d NHWC or NWHC input")
+    sides = {d if isinstance(d, int) else free_size for d in spec.shape[1:3]}
+    if len(sides) != 1:
+        raise ModelError(f"no face batch for {entry.key!r}: needs a square input, got {spec.shape}")
+    crops = face_crops(sides.pop())
+    pixels = crops if spec.colour == "RGB" else crops[..., ::-1]
+    if spec.layout == "NWHC":
+        pixels = pixels.transpose(0, 2, 1, 3)
+    return np.ascontiguousarray((pixels.astype(np.float32) - spec.mean) * spec.scale, dtype=np.float32)
+
+
+def check_rewrite_parity(entry: ManifestEntry, original: bytes, onnx_path: Path) -> None:
+    """Run the original and the rewritten graph on real faces; raise ModelError if they differ."""
+    from models.onnx_prelu import check_prelu_parity
+
+    spec = entry.input
+    if spec is None:
+        raise ModelError(f"parity check for {entry.key!r} needs an input spec")
+    try:
+        diff = check_prelu_parity(original, onnx_path, {spec.name: face_batch(entry)})
+    except ValueError as exc:
+        raise ModelError(f"rewritten {entry.key!r}: {exc}") from exc
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"rewritten {entry.key!r} fails to run: {exc}") from exc
+    log.info("parity %s: max diff %.2e vs the original graph", entry.key, diff)
+
+
 def check_parity(entry: ManifestEntry, graph_def: bytes, onnx_path: Path) -> None:
     """Compare our converted model with ``cv2.dnn``'s import of the same GraphDef on real faces.
 
@@ -295,12 +340,7 @@ def check_parity(entry: ManifestEntry, graph_def: bytes, onnx_path: Path) -> Non
     spec = entry.input
     if spec is None or spec.layout != "NHWC" or len(entry.outputs) != 1:
         raise ModelError(f"parity check for {entry.key!r} needs one NHWC input and one output")
-    height, width = int(spec.shape[1]), int(spec.shape[2])
-    crops = face_crops(height) if height == width else None
-    if crops is None:
-        raise ModelError(f"parity check for {entry.key!r} needs a square input, got {spec.shape}")
-    pixels = crops if spec.colour == "RGB" else crops[..., ::-1]
-    batch = ((pixels.astype(np.float32) - spec.mean) * spec.scale).astype(np.float32)
+    batch = face_batch(entry)
 
     try:
         net = cv2.dnn.readNetFromTensorflow(np.frombuffer(graph_def, dtype=np.uint8))

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from models import model_path
+from recognition.area_resample import AreaResampler
 from recognition.base import Image
 from recognition.runtime import TensorSpec, check_session, make_session
 from recognition.types import Box, FaceDetection
@@ -53,28 +54,49 @@ def _run(session: ort.InferenceSession, what: str, feed: dict[str, F32]) -> list
     return [np.asarray(o, dtype=np.float32) for o in out]
 
 
+_NMS_MATRIX_MAX = 1024  # up to this many boxes, all overlaps at once (4 MB of float32 at most)
+
+
 def nms(boxes: F32, scores: F32, threshold: float, mode: str = "union") -> NDArray[np.intp]:
     """Greedy non-maximum suppression; returns kept indices, best score first.
 
     ``mode="min"`` divides the overlap by the smaller box (O-Net's last pass), which also removes a
-    small box nested inside a bigger one. One numpy pass per *kept* box, not per candidate.
+    small box nested inside a bigger one. Up to ``_NMS_MATRIX_MAX`` boxes, all pairwise overlaps are
+    computed in one pass and the greedy loop costs one boolean OR per kept box; beyond, one row of
+    overlaps per kept box. Overlaps are symmetric, so both keep the same boxes.
     """
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.intp)
     x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     area = (x2 - x1 + 1) * (y2 - y1 + 1)
-    order = np.argsort(scores, kind="stable")[::-1]
-    keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
-        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+
+    def overlap(i: NDArray[np.intp], rest: NDArray[np.intp]) -> NDArray[np.floating]:
+        """Overlap of boxes ``i`` (a column) with boxes ``rest`` (a row)."""
+        col = i[:, None]
+        w = np.maximum(0.0, np.minimum(x2[col], x2[rest]) - np.maximum(x1[col], x1[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(y2[col], y2[rest]) - np.maximum(y1[col], y1[rest]) + 1)
         inter = w * h
-        denom = np.minimum(area[i], area[rest]) if mode == "min" else area[i] + area[rest] - inter
-        order = rest[inter / denom <= threshold]
-    return np.asarray(keep, dtype=np.intp)
+        if mode == "min":
+            return np.asarray(inter / np.minimum(area[col], area[rest]))
+        return np.asarray(inter / (area[col] + area[rest] - inter))
+
+    order = np.argsort(scores, kind="stable")[::-1]
+    if len(order) <= _NMS_MATRIX_MAX:
+        # Row k: which later boxes the k-th best would suppress ("not <=" also catches NaN overlaps).
+        suppresses = ~(overlap(order, order) <= threshold)
+        suppressed = np.zeros(len(order), dtype=bool)
+        keep = []
+        for k in range(len(order)):
+            if not suppressed[k]:
+                keep.append(k)
+                suppressed |= suppresses[k]
+        return np.asarray(order[keep], dtype=np.intp)
+    kept: list[int] = []
+    while order.size:
+        i, rest = order[:1], order[1:]
+        kept.append(int(i[0]))
+        order = rest[overlap(i, rest)[0] <= threshold]
+    return np.asarray(kept, dtype=np.intp)
 
 
 def _regress(boxes: F32, reg: F32, plus_one: bool) -> F32:
@@ -110,28 +132,6 @@ def _nonempty(boxes: F32) -> NDArray[np.bool_]:
 
 def _normalise(pixels: NDArray[np.uint8]) -> F32:
     return (pixels.astype(np.float32) - 127.5) * 0.0078125
-
-
-def _crops(image_t: NDArray[np.uint8], boxes: F32, size: int) -> F32:
-    """Cut inclusive integer boxes out of a transposed [W, H, 3] image, zero-padded outside it.
-
-    Returns normalised ``[N, size, size, 3]`` already in the networks' swapped layout.
-    """
-    wdim, hdim = image_t.shape[0], image_t.shape[1]
-    ib = boxes.astype(np.int64)
-    out = np.empty((len(ib), size, size, 3), dtype=np.uint8)
-    for k, (x1, y1, x2, y2) in enumerate(ib.tolist()):
-        bw, bh = x2 - x1 + 1, y2 - y1 + 1
-        if x1 >= 0 and y1 >= 0 and x2 < wdim and y2 < hdim:
-            patch = image_t[x1 : x2 + 1, y1 : y2 + 1]
-        else:
-            patch = np.zeros((bw, bh, 3), dtype=np.uint8)
-            sx1, sy1 = max(x1, 0), max(y1, 0)
-            sx2, sy2 = min(x2 + 1, wdim), min(y2 + 1, hdim)
-            if sx2 > sx1 and sy2 > sy1:
-                patch[sx1 - x1 : sx2 - x1, sy1 - y1 : sy2 - y1] = image_t[sx1:sx2, sy1:sy2]
-        out[k] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
-    return _normalise(out)
 
 
 class MtcnnDetector:
@@ -174,11 +174,7 @@ class MtcnnDetector:
         min_face_px: int = 40,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.9),
         nms_thresholds: tuple[float, float, float] = (0.7, 0.7, 0.7),
-        pyramid: str = "fast",
     ) -> None:
-        if pyramid not in ("fast", "reference"):
-            raise ValueError(f"pyramid must be 'fast' or 'reference', got {pyramid!r}")
-        self.pyramid = pyramid
         if min_face_px < _CELL:
             raise ValueError(f"min_face_px must be >= {_CELL}, got {min_face_px}")
         check_session(pnet, "MTCNN P-Net", *self.PNET)
@@ -205,7 +201,6 @@ class MtcnnDetector:
             onet,
             min_face_px=face.min_face_px,
             thresholds=(face.pnet_threshold, face.rnet_threshold, face.detect_threshold),
-            pyramid=face.pyramid,
         )
 
     def _warm_up(self) -> None:
@@ -227,13 +222,14 @@ class MtcnnDetector:
             return []
         # RGB, transposed to the networks' [W, H] layout, once for the whole cascade.
         # (cv2.transpose: 30x faster than a numpy transpose copy of a 3-channel frame.)
-        image_t = cast(U8, cv2.transpose(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)))
-        boxes = self._stage_p(image_t)
+        # Every pyramid level and crop is then an exact area average read from one summed-area table.
+        frame = AreaResampler(cast(U8, cv2.transpose(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))))
+        boxes = self._stage_p(frame)
         if len(boxes):
-            boxes = self._stage_r(image_t, boxes)
+            boxes = self._stage_r(frame, boxes)
         if not len(boxes):
             return []
-        boxes, scores, points = self._stage_o(image_t, boxes)
+        boxes, scores, points = self._stage_o(frame, boxes)
         result = []
         for box, score, pts in zip(boxes.tolist(), scores.tolist(), points, strict=True):
             clipped = Box(*box).clipped(width, height) if box[2] > box[0] and box[3] > box[1] else None
@@ -252,21 +248,13 @@ class MtcnnDetector:
             side *= _PYRAMID_FACTOR
         return scales
 
-    def _stage_p(self, image_t: NDArray[np.uint8]) -> F32:
+    def _stage_p(self, frame: AreaResampler) -> F32:
         """P-Net over the pyramid: candidate windows as squared, integer [x1, y1, x2, y2] boxes."""
-        wdim, hdim = image_t.shape[:2]
+        wdim, hdim = frame.rows, frame.cols
         found: list[F32] = []
-        base: NDArray[np.uint8] | None = None
         for scale in self._scales(hdim, wdim):
-            ws, hs = int(np.ceil(wdim * scale)), int(np.ceil(hdim * scale))
-            # cv2 sees the transposed image as hdim wide and wdim high. 'reference' area-resamples
-            # every level from the frame, as the published cascade does; 'fast' resamples levels after
-            # the first from the first: area resampling of a 640x480 frame costs ~1.6 ms per level,
-            # of the first level ~0.3 ms (LFW 0.9843 vs 0.9850, see FaceSettings.pyramid).
-            source = image_t if base is None or self.pyramid == "reference" else base
-            level = cast(U8, cv2.resize(source, (hs, ws), interpolation=cv2.INTER_AREA))
-            if base is None:
-                base = level
+            # Every level area-resampled from the frame itself, as the published cascade does.
+            level = frame.resize(int(np.ceil(wdim * scale)), int(np.ceil(hdim * scale)))
             reg, prob = _run(self._pnet, "MTCNN P-Net", {"input_1": _normalise(level)[None]})
             xi, yi = np.nonzero(prob[0, :, :, 1] >= self.thresholds[0])
             if not len(xi):
@@ -286,9 +274,9 @@ class MtcnnDetector:
         boxes = np.fix(_square(_regress(cand[:, :4], cand[:, 5:9], plus_one=False)))
         return boxes[_nonempty(boxes)]
 
-    def _stage_r(self, image_t: NDArray[np.uint8], boxes: F32) -> F32:
+    def _stage_r(self, frame: AreaResampler, boxes: F32) -> F32:
         """R-Net on 24x24 crops of all candidates in one batch: rejects most, refines the rest."""
-        reg, prob = _run(self._rnet, "MTCNN R-Net", {"input_2": _crops(image_t, boxes, 24)})
+        reg, prob = _run(self._rnet, "MTCNN R-Net", {"input_2": _normalise(frame.crops(boxes, 24))})
         keep = prob[:, 1] > self.thresholds[1]
         boxes, reg, score = boxes[keep], reg[keep], prob[keep, 1]
         if not len(boxes):
@@ -297,9 +285,9 @@ class MtcnnDetector:
         refined = np.fix(_square(_regress(boxes[pick], reg[pick], plus_one=True)))
         return refined[_nonempty(refined)]
 
-    def _stage_o(self, image_t: NDArray[np.uint8], boxes: F32) -> tuple[F32, F32, F32]:
+    def _stage_o(self, frame: AreaResampler, boxes: F32) -> tuple[F32, F32, F32]:
         """O-Net on 48x48 crops: final score, box and the five landmarks."""
-        reg, marks, prob = _run(self._onet, "MTCNN O-Net", {"input_3": _crops(image_t, boxes, 48)})
+        reg, marks, prob = _run(self._onet, "MTCNN O-Net", {"input_3": _normalise(frame.crops(boxes, 48))})
         keep = prob[:, 1] > self.thresholds[2]
         boxes, reg, marks, score = boxes[keep], reg[keep], marks[keep], prob[keep, 1]
         if not len(boxes):

@@ -45,13 +45,6 @@ class FaceSettings(BaseModel):
         description="O-Net score to keep a face. Raising it trades faint, blurred or turned faces for fewer "
         "false faces.",
     )
-    pyramid: Literal["fast", "reference"] = Field(
-        default="fast",
-        description="How MTCNN builds its image pyramid. 'reference' area-resamples every level from the "
-        "frame, as the published cascade does (LFW 0.9850; ~47 ms per 640x480 frame here); 'fast' "
-        "resamples the first level from the frame and the rest from it (LFW 0.9843, 2 pairs of 3000, "
-        "within one std of 0.004; ~28 ms).",
-    )
     pnet_threshold: float = Field(
         default=0.6,
         ge=0,

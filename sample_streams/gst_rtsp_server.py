@@ -16,8 +16,9 @@ or a stall ends, pushing resumes at the next keyframe so decoders never start mi
 Usage: ``python3 gst_rtsp_server.py CONFIG_JSON``, with CONFIG_JSON
 ``{"host": "127.0.0.1", "port": 0, "speed": 1.0, "credentials": ["user", "pw"] | null,
 "cameras": {"cam-01": "/abs/cam-01.mp4", ...}}``. Prints ``ready PORT`` on stdout once serving.
-Reads commands on stdin, one per line: ``pause CAM``, ``resume CAM``, ``quit``; answers each
-with ``ok ...`` or ``error ...``.
+Reads commands on stdin, one per line: ``pause CAM``, ``resume CAM``, ``switch CAM PATH`` (carry on
+from another clip in the same sessions, e.g. at another resolution), ``quit``; answers each with
+``ok ...`` or ``error ...``.
 """
 
 from __future__ import annotations
@@ -91,16 +92,20 @@ class Camera:
         self._need_key = True
         self.paused = False
         self.loops = 0
-        self.pipeline: Any = Gst.parse_launch(
+        self.pipeline: Any = self._reader(path)
+
+    def _reader(self, path: str) -> Any:
+        pipeline = Gst.parse_launch(
             "filesrc name=file ! qtdemux ! h264parse config-interval=-1 ! "
             "video/x-h264,stream-format=byte-stream,alignment=au ! "
             "appsink name=sink sync=true emit-signals=true max-buffers=8 drop=false"
         )
-        self.pipeline.get_by_name("file").set_property("location", path)
-        self.pipeline.get_by_name("sink").connect("new-sample", self._on_sample)
-        bus = self.pipeline.get_bus()
+        pipeline.get_by_name("file").set_property("location", path)
+        pipeline.get_by_name("sink").connect("new-sample", self._on_sample)
+        bus = pipeline.get_bus()
         bus.add_signal_watch()
         bus.connect("message", self._on_message)
+        return pipeline
 
     def start(self) -> None:
         """Preroll, then play from the start as one segment so that its end posts SEGMENT_DONE."""
@@ -113,6 +118,23 @@ class Camera:
 
     def stop(self) -> None:
         self.pipeline.set_state(Gst.State.NULL)
+
+    def switch(self, path: str) -> None:
+        """Carry on from another clip within the same live sessions, as a camera reconfigured on
+        the fly does: the next keyframe comes with the new clip's caps (new SPS/PPS, possibly a new
+        resolution), and timestamps continue on the media's clock. Clients do not reconnect.
+        """
+        old = self.pipeline
+        with self._lock:
+            self.pipeline = self._reader(path)
+            self._caps = None  # the new clip's first sample sets its caps on the media
+            self._need_key = True
+        old.set_state(Gst.State.NULL)
+        try:
+            self.start()
+        except RuntimeError:
+            self.pipeline.set_state(Gst.State.NULL)
+            raise
 
     def _seek(self, flags: Any) -> None:
         ok = self.pipeline.seek(
@@ -156,6 +178,8 @@ class Camera:
             return Gst.FlowReturn.EOS
         buf = sample.get_buffer()
         with self._lock:
+            if sink is not self.pipeline.get_by_name("sink"):
+                return Gst.FlowReturn.FLUSHING  # a reader being replaced by switch()
             if self._caps is None:
                 self._caps = sample.get_caps()
                 if self._appsrc is not None:
@@ -220,6 +244,18 @@ def _handle_command(line: str, cameras: dict[str, Camera], loop: Any) -> None:
             return
         camera.set_paused(words[0] == "pause")
         _reply(f"ok {words[0]} {words[1]}")
+    elif words[0] == "switch" and len(words) >= 3:
+        _, cid, path = line.strip().split(maxsplit=2)
+        camera = cameras.get(cid)
+        if camera is None:
+            _reply(f"error unknown camera {cid}")
+            return
+        try:
+            camera.switch(path)
+        except RuntimeError as exc:
+            _reply(f"error {exc}")
+            return
+        _reply(f"ok switch {cid}")
     else:
         _reply(f"error unknown command {line.strip()!r}")
 

@@ -332,14 +332,24 @@ class RtspReplayServer:
         """End a stall; packets flow again from the camera's next keyframe."""
         self._command("resume", camera_id)
 
-    def _command(self, verb: str, camera_id: str) -> None:
+    def switch(self, camera_id: str, clip: Path) -> None:
+        """Carry on from ``clip`` in the camera's live sessions (a camera reconfigured on the fly:
+        new resolution or encoder settings mid-stream, no reconnect). A restart keeps ``clip``.
+        """
+        clip = Path(clip).resolve()
+        if not clip.is_file():
+            raise NotFound(f"no clip {clip}")
+        self._command("switch", camera_id, str(clip))
+        self.files[camera_id] = clip
+
+    def _command(self, verb: str, camera_id: str, *args: str) -> None:
         if camera_id not in self.files:
             raise NotFound(f"no replayed camera {camera_id!r}; known: {', '.join(sorted(self.files))}")
         if not self.running:
             raise StreamError("the RTSP replay server is not running")
         with self._lock:
             try:
-                self._send(f"{verb} {camera_id}")
+                self._send(" ".join([verb, camera_id, *args]))
                 reply = self._replies.get(timeout=_COMMAND_TIMEOUT_S)
             except (OSError, ValueError) as exc:
                 raise StreamError(f"cannot reach the RTSP replay server: {exc}") from exc

@@ -182,3 +182,32 @@ def test_wrong_credentials_say_authentication(server: object) -> None:
         assert wait_for(lambda: runner.state is CameraState.DOWN, 2.0), "refused credentials retry slowly"
     finally:
         assert runner.stop()
+
+
+@pytest.mark.slow
+def test_resolution_change_mid_stream_without_reconnect(server: object, tmp_path: Path) -> None:
+    """The camera switches from 320x240 to 160x120 within its live RTSP session (new SPS/PPS in
+    band, as a camera reconfigured on the fly sends): frames keep coming at the new size, the change
+    is counted, and the camera does not reconnect.
+    """
+    from sample_streams.replay import RtspReplayServer
+
+    assert isinstance(server, RtspReplayServer)
+    smaller = write_clip(tmp_path / "cam-01-small.mp4", frames=40, w=160, h=120)
+    runner, hub = runner_for(server.url("cam-01"))
+    runner.start()
+    try:
+        assert wait_for(lambda: runner.state is CameraState.STREAMING and runner.frames_sampled >= 2, 10.0)
+        assert (runner.width, runner.height) == (320, 240)
+        reconnects = runner.reconnects
+        server.switch("cam-01", smaller)
+        assert wait_for(lambda: (runner.width, runner.height) == (160, 120), 10.0), runner.last_error
+        sampled = runner.frames_sampled
+        assert wait_for(lambda: runner.frames_sampled >= sampled + 2, 10.0)
+        assert runner.resolution_changes == 1
+        assert runner.reconnects == reconnects and runner.state is CameraState.STREAMING
+        queued = [hub.take(1, timeout=0.5) for _ in range(hub.pending("cam-01"))]
+        assert queued and queued[-1][0].frame.image.shape[:2] == (120, 160)  # the newest, in order
+        assert runner.status().extra["resolution_changes"] == "1"
+    finally:
+        assert runner.stop()

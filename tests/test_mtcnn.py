@@ -15,6 +15,8 @@ import pytest
 from onnx import TensorProto, helper
 from skimage import data
 
+from recognition import mtcnn
+from recognition.area_resample import AreaResampler
 from recognition.base import FaceDetector, Image
 from recognition.mtcnn import MtcnnDetector, nms
 from recognition.runtime import check_session
@@ -201,20 +203,61 @@ def test_signature_check_accepts_tiny_graph_with_right_signature(tmp_path: Path)
     check_session(right, "R-Net", *MtcnnDetector.RNET)
 
 
-def test_reference_and_fast_pyramids_agree_on_real_faces(base_settings: Settings) -> None:
-    """Both pyramid modes (FaceSettings.pyramid) find the same single face on real portraits."""
-    data_ = base_settings.model_dump()
-    data_["recognition"]["face"]["pyramid"] = "reference"
-    reference = MtcnnDetector.from_settings(Settings(**data_))
-    data_["recognition"]["face"]["pyramid"] = "fast"
-    fast = MtcnnDetector.from_settings(Settings(**data_))
-    assert (reference.pyramid, fast.pyramid) == ("reference", "fast")
-    for image in (_skimage("astronaut"), grace_hopper()):
-        (a,) = reference.detect(image)
-        (b,) = fast.detect(image)
-        assert a.box.iou(b.box) > 0.85
+class _PublishedResampling:
+    """The published cascade's resampling, one ``cv2.INTER_AREA`` call per level and per crop.
+
+    Stands in for AreaResampler to check that the summed-area shortcut changes no detection.
+    """
+
+    def __init__(self, image_t: Image) -> None:
+        self.image = image_t
+        self.rows, self.cols = image_t.shape[:2]
+
+    def resize(self, rows: int, cols: int) -> Image:
+        return np.asarray(cv2.resize(self.image, (cols, rows), interpolation=cv2.INTER_AREA))
+
+    def crops(self, boxes: np.ndarray, size: int) -> Image:
+        out = []
+        for r1, c1, r2, c2 in boxes.astype(np.int64).tolist():
+            patch = np.zeros((r2 - r1 + 1, c2 - c1 + 1, 3), np.uint8)
+            sr1, sc1, sr2, sc2 = max(r1, 0), max(c1, 0), min(r2 + 1, self.rows), min(c2 + 1, self.cols)
+            if sr2 > sr1 and sc2 > sc1:
+                patch[sr1 - r1 : sr2 - r1, sc1 - c1 : sc2 - c1] = self.image[sr1:sr2, sc1:sc2]
+            out.append(cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA))
+        return np.stack(out)
 
 
-def test_unknown_pyramid_mode_is_refused(detector: MtcnnDetector) -> None:
-    with pytest.raises(ValueError, match="pyramid"):
-        MtcnnDetector(detector._pnet, detector._rnet, detector._onet, pyramid="exact")
+def _cascade(detector: MtcnnDetector, frame: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    boxes = detector._stage_p(frame)
+    boxes = detector._stage_r(frame, boxes) if len(boxes) else boxes
+    if not len(boxes):
+        return boxes, np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+    return detector._stage_o(frame, boxes)
+
+
+@pytest.mark.parametrize("which", ["astronaut", "grace_hopper", "bench_frame", "coffee"])
+def test_summed_area_cascade_matches_the_published_resampling(detector: MtcnnDetector, which: str) -> None:
+    """Every stage, fed by AreaResampler or by per-call cv2.INTER_AREA, ends with the same faces."""
+    image = {"grace_hopper": grace_hopper, "bench_frame": bench_frame}.get(which, lambda: _skimage(which))()
+    image_t = np.asarray(cv2.transpose(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)))
+    ours = _cascade(detector, AreaResampler(image_t))
+    published = _cascade(detector, _PublishedResampling(image_t))
+    assert len(ours[0]) == len(published[0])
+    np.testing.assert_allclose(ours[0], published[0], atol=1.0)  # boxes, pixels
+    np.testing.assert_allclose(ours[1], published[1], atol=1e-3)  # scores
+    np.testing.assert_allclose(ours[2], published[2], atol=1.0)  # landmarks, pixels
+
+
+def test_nms_matrix_and_row_paths_keep_the_same_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to _NMS_MATRIX_MAX boxes all overlaps are computed at once; beyond, row by row."""
+    rng = np.random.default_rng(7)
+    corner = rng.uniform(0, 500, (400, 2))
+    boxes = np.fix(np.hstack([corner, corner + rng.uniform(12, 120, (400, 2))])).astype(np.float32)
+    scores = rng.choice([0.6, 0.8, 0.95, 1.0], 400).astype(np.float32)  # ties, as saturated P-Net gives
+    cases = [(t, mode) for t in (0.3, 0.5, 0.7) for mode in ("union", "min")]
+    matrix = [nms(boxes, scores, t, mode) for t, mode in cases]
+    monkeypatch.setattr(mtcnn, "_NMS_MATRIX_MAX", 0)
+    rows = [nms(boxes, scores, t, mode) for t, mode in cases]
+    for (t, mode), a, b in zip(cases, matrix, rows, strict=True):
+        assert a.tolist() == b.tolist(), (t, mode)
+        assert 0 < len(a) < len(boxes)

@@ -215,6 +215,14 @@ def _pids(live: LiveIngest, workers: int) -> list[int]:
     return [os.getpid()] + [p for i in range(workers) if (p := live.worker_pid(i)) is not None]
 
 
+def _rss_by_process(live: LiveIngest, workers: int) -> dict[str, float]:
+    """VmRSS per process (``main``, ``worker-N``): tells which one grows."""
+    named = {"main": os.getpid()} | {
+        f"worker-{i}": p for i in range(workers) if (p := live.worker_pid(i)) is not None
+    }
+    return {name: rss_mb([pid]) for name, pid in named.items()}
+
+
 def bench_soak(
     settings: Settings,
     cameras: int = 200,
@@ -271,6 +279,7 @@ def bench_soak(
                     live.add_camera(Camera(id=camera_id, name=camera_id, url=server.url(camera_id)))
                 warm_s, streaming = _warm_up(live, list(files), end)
                 rss_warm = rss_mb(_pids(live, run.ingest.workers))
+                rss_warm_by = _rss_by_process(live, run.ingest.workers)
                 server_rss_warm = rss_mb([server.pid] if server.pid is not None else [])
                 log.info("soak: %d/%d cameras streaming after %.1f s warm-up", streaming, cameras, warm_s)
                 plan = _plan(list(files), end, faults)
@@ -293,6 +302,7 @@ def bench_soak(
                         bar.update(1)
                 time.sleep(max(0.0, end - time.monotonic()))
                 rss_end = rss_mb(_pids(live, run.ingest.workers))
+                rss_end_by = _rss_by_process(live, run.ingest.workers)
                 server_rss_end = rss_mb([server.pid] if server.pid is not None else [])
                 final = live.statuses()
             finally:
@@ -325,6 +335,8 @@ def bench_soak(
         "write_errors": live.write_errors,
         "rss_warm_mb": rss_warm,
         "rss_end_mb": rss_end,
+        "rss_warm_by_process_mb": rss_warm_by,
+        "rss_end_by_process_mb": rss_end_by,
         "server_rss_warm_mb": server_rss_warm,
         "server_rss_end_mb": server_rss_end,
         "streaming_at_end": sum(1 for s in final if s.state is CameraState.STREAMING),
