@@ -142,6 +142,13 @@ class IngestSettings(BaseModel):
         "frame covers ~20. Raising it skips more frames (noise, rain, flicker) but can miss small "
         "distant subjects; lowering it analyses noise.",
     )
+    memory_trim_interval_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds between returns of freed heap memory to the system in each worker (glibc "
+        "malloc_trim; each takes a few milliseconds). Without it resident memory creeps up with "
+        "reconnects although nothing leaks. 0 turns it off.",
+    )
     status_interval_s: float = Field(
         default=1.0,
         gt=0,

@@ -22,6 +22,7 @@ from multiprocessing.queues import Queue
 from typing import TYPE_CHECKING, Any
 
 from ingest.camera import CameraRunner, FrameHub, QueuedFrame
+from ingest.memory import release_free_memory
 from ingest.recognise import Analysed, FrameRecogniser
 from ingest.sources import StreamSource, open_source
 from ingest.status import CameraStatus
@@ -109,6 +110,7 @@ class CameraWorker:
         self._cameras: dict[str, _Camera] = {}
         self._lock = threading.Lock()
         self._last_status = 0.0
+        self._last_trim = time.monotonic()
 
     @property
     def camera_ids(self) -> list[str]:
@@ -211,6 +213,10 @@ class CameraWorker:
             self._last_status = now
             for _, camera in cameras:
                 self._emit(StatusEvent(self.index, camera.runner.status()))
+        trim_every = self._ingest.memory_trim_interval_s
+        if trim_every > 0 and now - self._last_trim >= trim_every:
+            self._last_trim = now
+            release_free_memory()
 
     def _send(self, camera_id: str, camera: _Camera, results: list[TrackResult]) -> None:
         for result in results:
