@@ -143,7 +143,7 @@ class IngestSettings(BaseModel):
         "distant subjects; lowering it analyses noise.",
     )
     memory_trim_interval_s: float = Field(
-        default=30.0,
+        default=10.0,
         ge=0,
         description="Seconds between returns of freed heap memory to the system in each worker (glibc "
         "malloc_trim; each takes a few milliseconds). Without it resident memory creeps up with "

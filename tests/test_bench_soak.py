@@ -68,5 +68,6 @@ def test_tiny_soak_recovers_every_camera_and_loses_nothing(settings: Settings, t
     assert result["lost_sightings"] == 0
     assert result["reconnects"] >= 4 + 1
     assert result["rss_warm_mb"] > 0 and result["rss_end_mb"] > 0
+    assert result["rss_samples"] >= 6 and result["rss_slope_mb_per_min"] is not None
     assert all(f["rss_after_mb"] > 0 for f in result["fault_log"]), "memory sampled after every fault"
     assert result["streaming_at_end"] == 4

@@ -14,10 +14,15 @@ Faults alternate between
 - a stall: ``pause`` a rotating tenth of the cameras (at least one) for the stall timeout plus 2 s,
   then ``resume``; connections stay up but no packet flows.
 
-Each fault is followed by waiting for its cameras to recover (at most ``RECOVERY_LIMIT_S``), then
-the next one waits for its slot of the schedule (faults spread evenly over the time left after
-warm-up). A camera *recovers* from a fault when, after its stream returned (``start()`` or
-``resume`` returned), its status is STREAMING with a frame decoded after that moment; its recovery
+After warm-up (every camera streaming) comes a quiet window without faults, a tenth of the run and
+at most a minute; faults are spread evenly over the time after it, less an equal quiet window at
+the end. Resident memory is sampled every 5 s throughout: its medians over the two quiet windows
+are the warm and end levels, and its slope tells a leak from allocator pools that level off. Each
+fault is followed by waiting for its cameras to recover (at most ``RECOVERY_LIMIT_S``), then the
+next one waits for its slot of the schedule.
+
+A camera *recovers* from a fault when, after its stream returned (``start()`` or ``resume``
+returned), its status is STREAMING with a frame decoded after that moment; its recovery
 time runs from the return to the first frame of the new connection (the status' ``since``), or, for
 a camera that never left STREAMING, to the newest frame seen.
 """
@@ -31,9 +36,12 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +79,8 @@ _STALL_EXTRA_S = 2.0
 _STALL_FRACTION = 0.1
 _POLL_S = 0.2
 _STATUS_GRACE_S = 60.0
+_QUIET_MAX_S = 60.0
+_RSS_EVERY_S = 5.0
 
 
 def make_soak_clip(
@@ -223,6 +233,47 @@ def _rss_by_process(live: LiveIngest, workers: int) -> dict[str, float]:
     return {name: rss_mb([pid]) for name, pid in named.items()}
 
 
+class _RssSampler:
+    """Samples the ingest processes' total VmRSS every ``every_s`` on a thread, for medians and a slope.
+
+    Resident memory is a sawtooth (allocator pools fill, the workers' periodic trim empties them), so
+    one reading at one instant says little; medians over quiet windows and the slope over the whole
+    run do. The slope is what tells a leak (it keeps growing) from pools (it levels off).
+    """
+
+    def __init__(self, pids: Callable[[], list[int]], every_s: float) -> None:
+        self._pids = pids
+        self._every_s = every_s
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), rss_mb(self._pids())))
+            self._stop.wait(self._every_s)
+
+    def __enter__(self) -> _RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def median(self, start: float, stop: float) -> float:
+        window = [mb for t, mb in self.samples if start <= t <= stop]
+        return round(statistics.median(window), 1) if window else rss_mb(self._pids())
+
+    def slope_mb_per_min(self, start: float) -> float | None:
+        points = [(t, mb) for t, mb in self.samples if t >= start]
+        if len(points) < 3:
+            return None
+        t = np.array([p[0] for p in points]) / 60.0
+        mb = np.array([p[1] for p in points])
+        return round(float(np.polyfit(t - t[0], mb, 1)[0]), 2)
+
+
 def bench_soak(
     settings: Settings,
     cameras: int = 200,
@@ -239,9 +290,10 @@ def bench_soak(
     pairs); ``recovered`` (pairs streaming again within ``RECOVERY_LIMIT_S`` of the stream's return);
     ``max_recovery_s``; ``lost_sightings`` = sightings the supervisor's writer received (written plus
     write errors) minus the rows in the store after stop (the store starts empty, so a sighting
-    counted as written but not stored is lost too); ``rss_warm_mb`` / ``rss_end_mb`` = VmRSS of this
-    process and the worker processes after warm-up and before stop (the replay server apart, in
-    ``server_rss_mb``).
+    counted as written but not stored is lost too); ``rss_warm_mb`` / ``rss_end_mb`` = median VmRSS
+    of this process and the worker processes over a quiet window (no fault) right after warm-up and
+    one at the end, each a tenth of the run and at most a minute (the replay server apart, in
+    ``server_rss_mb``); ``rss_slope_mb_per_min`` over everything after warm-up.
     """
     from ingest.supervisor import LiveIngest
     from sample_streams.render import find_cjk_font, render_plate
@@ -278,30 +330,36 @@ def bench_soak(
                 for camera_id in files:
                     live.add_camera(Camera(id=camera_id, name=camera_id, url=server.url(camera_id)))
                 warm_s, streaming = _warm_up(live, list(files), end)
-                rss_warm = rss_mb(_pids(live, run.ingest.workers))
-                rss_warm_by = _rss_by_process(live, run.ingest.workers)
-                server_rss_warm = rss_mb([server.pid] if server.pid is not None else [])
                 log.info("soak: %d/%d cameras streaming after %.1f s warm-up", streaming, cameras, warm_s)
-                plan = _plan(list(files), end, faults)
-                stall_s = run.ingest.stall_timeout_s + _STALL_EXTRA_S
-                warm_end = time.monotonic()
-                slot = max(0.0, end - warm_end) / max(1, len(plan))
-                done: list[_Fault] = []
-                with tqdm(
-                    total=len(plan), unit="fault", desc="soak", disable=not progress, file=sys.stderr
-                ) as bar:
-                    for i, fault in enumerate(plan):
-                        time.sleep(max(0.0, warm_end + i * slot - time.monotonic()))
-                        fault.at_s = time.monotonic() - t_start
-                        _inject(server, fault, stall_s)
-                        _await_recovery(live, fault)
-                        # Memory after each fault's recovery: the slope tells a leak from arenas
-                        # and allocator pools that grow to a plateau.
-                        fault.rss_after_mb = rss_mb(_pids(live, run.ingest.workers))
-                        done.append(fault)
-                        bar.update(1)
-                time.sleep(max(0.0, end - time.monotonic()))
-                rss_end = rss_mb(_pids(live, run.ingest.workers))
+                # Quiet windows without faults after warm-up and at the end, for comparable medians.
+                quiet_s = min(_QUIET_MAX_S, 0.1 * minutes * 60.0)
+                pids = partial(_pids, live, run.ingest.workers)
+                with _RssSampler(pids, every_s=min(_RSS_EVERY_S, quiet_s / 3)) as rss:
+                    warm_end = time.monotonic()
+                    time.sleep(quiet_s)
+                    rss_warm = rss.median(warm_end, warm_end + quiet_s)
+                    rss_warm_by = _rss_by_process(live, run.ingest.workers)
+                    server_rss_warm = rss_mb([server.pid] if server.pid is not None else [])
+                    faults_start, faults_end = time.monotonic(), end - quiet_s
+                    plan = _plan(list(files), faults_end, faults)
+                    stall_s = run.ingest.stall_timeout_s + _STALL_EXTRA_S
+                    slot = max(0.0, faults_end - faults_start) / max(1, len(plan))
+                    done: list[_Fault] = []
+                    with tqdm(
+                        total=len(plan), unit="fault", desc="soak", disable=not progress, file=sys.stderr
+                    ) as bar:
+                        for i, fault in enumerate(plan):
+                            time.sleep(max(0.0, faults_start + i * slot - time.monotonic()))
+                            fault.at_s = time.monotonic() - t_start
+                            _inject(server, fault, stall_s)
+                            _await_recovery(live, fault)
+                            fault.rss_after_mb = rss_mb(pids())
+                            done.append(fault)
+                            bar.update(1)
+                    tail_start = max(time.monotonic(), end - quiet_s)
+                    time.sleep(max(0.0, end - time.monotonic()))
+                    rss_end = rss.median(tail_start, time.monotonic())
+                rss_slope = rss.slope_mb_per_min(warm_end)
                 rss_end_by = _rss_by_process(live, run.ingest.workers)
                 server_rss_end = rss_mb([server.pid] if server.pid is not None else [])
                 final = live.statuses()
@@ -335,6 +393,8 @@ def bench_soak(
         "write_errors": live.write_errors,
         "rss_warm_mb": rss_warm,
         "rss_end_mb": rss_end,
+        "rss_slope_mb_per_min": rss_slope,
+        "rss_samples": len(rss.samples),
         "rss_warm_by_process_mb": rss_warm_by,
         "rss_end_by_process_mb": rss_end_by,
         "server_rss_warm_mb": server_rss_warm,
