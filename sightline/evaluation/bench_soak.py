@@ -265,6 +265,14 @@ class _RssSampler:
         window = [mb for t, mb in self.samples if start <= t <= stop]
         return round(statistics.median(window), 1) if window else rss_mb(self._pids())
 
+    def per_minute(self, start: float) -> list[float]:
+        """Median of each whole or partial minute since ``start``: the curve, compact."""
+        minutes: dict[int, list[float]] = {}
+        for t, mb in self.samples:
+            if t >= start:
+                minutes.setdefault(int((t - start) // 60), []).append(mb)
+        return [round(statistics.median(v), 1) for _, v in sorted(minutes.items())]
+
     def slope_mb_per_min(self, start: float) -> float | None:
         points = [(t, mb) for t, mb in self.samples if t >= start]
         if len(points) < 3:
@@ -360,6 +368,7 @@ def bench_soak(
                     time.sleep(max(0.0, end - time.monotonic()))
                     rss_end = rss.median(tail_start, time.monotonic())
                 rss_slope = rss.slope_mb_per_min(warm_end)
+                rss_curve = rss.per_minute(warm_end)
                 rss_end_by = _rss_by_process(live, run.ingest.workers)
                 server_rss_end = rss_mb([server.pid] if server.pid is not None else [])
                 final = live.statuses()
@@ -395,6 +404,7 @@ def bench_soak(
         "rss_end_mb": rss_end,
         "rss_slope_mb_per_min": rss_slope,
         "rss_samples": len(rss.samples),
+        "rss_per_minute_mb": rss_curve,
         "rss_warm_by_process_mb": rss_warm_by,
         "rss_end_by_process_mb": rss_end_by,
         "server_rss_warm_mb": server_rss_warm,
