@@ -109,10 +109,17 @@ class Camera:
 
     def start(self) -> None:
         """Preroll, then play from the start as one segment so that its end posts SEGMENT_DONE."""
-        self.pipeline.set_state(Gst.State.PAUSED)
-        ret, _, _ = self.pipeline.get_state(10 * Gst.SECOND)
+        self._preroll(self.pipeline)
+        self._play()
+
+    def _preroll(self, pipeline: Any) -> None:
+        pipeline.set_state(Gst.State.PAUSED)
+        ret, _, _ = pipeline.get_state(10 * Gst.SECOND)
         if ret == Gst.StateChangeReturn.FAILURE:
+            pipeline.set_state(Gst.State.NULL)
             raise RuntimeError(f"camera {self.camera_id}: cannot open its clip")
+
+    def _play(self) -> None:
         self._seek(Gst.SeekFlags.FLUSH | Gst.SeekFlags.SEGMENT | Gst.SeekFlags.KEY_UNIT)
         self.pipeline.set_state(Gst.State.PLAYING)
 
@@ -122,19 +129,17 @@ class Camera:
     def switch(self, path: str) -> None:
         """Carry on from another clip within the same live sessions, as a camera reconfigured on
         the fly does: the next keyframe comes with the new clip's caps (new SPS/PPS, possibly a new
-        resolution), and timestamps continue on the media's clock. Clients do not reconnect.
+        resolution), and timestamps continue on the media's clock. Clients do not reconnect. A clip
+        that cannot be opened is refused and the current one keeps playing.
         """
-        old = self.pipeline
+        new = self._reader(path)
+        self._preroll(new)
         with self._lock:
-            self.pipeline = self._reader(path)
+            old, self.pipeline = self.pipeline, new
             self._caps = None  # the new clip's first sample sets its caps on the media
             self._need_key = True
         old.set_state(Gst.State.NULL)
-        try:
-            self.start()
-        except RuntimeError:
-            self.pipeline.set_state(Gst.State.NULL)
-            raise
+        self._play()
 
     def _seek(self, flags: Any) -> None:
         ok = self.pipeline.seek(

@@ -262,3 +262,21 @@ def test_missing_clip_and_unknown_camera(samples: tuple[Path, GroundTruth], tmp_
     assert srv.url("cam-01", with_credentials=False) == "rtsp://127.0.0.1:8554/cam-01"
     with pytest.raises(NotFound):
         srv.url("cam-09")
+
+
+def test_switch_refuses_a_missing_clip_an_unknown_camera_and_a_broken_file(
+    server: RtspReplayServer, tmp_path: Path
+) -> None:
+    """A refused switch names what is wrong and leaves the camera serving its clip."""
+    before = dict(server.files)
+    with pytest.raises(NotFound, match="no clip"):
+        server.switch("cam-01", tmp_path / "absent.mp4")
+    with pytest.raises(NotFound, match="no replayed camera 'cam-99'"):
+        server.switch("cam-99", before["cam-01"])
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(StreamError, match="refused switch cam-01"):
+        server.switch("cam-01", broken)
+    assert server.files == before
+    frames = _read(server.url("cam-01"), 2.0, "tcp")
+    assert frames, "the camera still serves its own clip"
