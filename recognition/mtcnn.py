@@ -18,7 +18,7 @@ loops; it is not imported.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
 import cv2
@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from models import model_path
-from recognition.area_resample import AreaResampler
+from recognition.area_resample import AreaResampler, Resampler
 from recognition.base import Image
 from recognition.runtime import TensorSpec, check_session, make_session
 from recognition.types import Box, FaceDetection
@@ -145,6 +145,8 @@ class MtcnnDetector:
     ``thresholds``: P-Net, R-Net and O-Net face probabilities to pass each stage. Raising the first
     two speeds up the later stages but loses faint or side-on faces early; raising the last one
     trades recall for fewer false faces (0.9 gave none on faceless test images).
+    ``resampler``: how levels and crops are cut from the frame; ``PerCallResampler`` is the
+    published per-call way, kept to measure and test the default against.
     """
 
     PNET = (
@@ -178,7 +180,9 @@ class MtcnnDetector:
         min_face_px: int = 40,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.9),
         nms_thresholds: tuple[float, float, float] = (0.7, 0.7, 0.7),
+        resampler: Callable[[U8], Resampler] = AreaResampler,
     ) -> None:
+        self._resampler = resampler
         if min_face_px < _CELL:
             raise ValueError(f"min_face_px must be >= {_CELL}, got {min_face_px}")
         check_session(pnet, "MTCNN P-Net", *self.PNET)
@@ -227,7 +231,7 @@ class MtcnnDetector:
         # RGB, transposed to the networks' [W, H] layout, once for the whole cascade.
         # (cv2.transpose: 30x faster than a numpy transpose copy of a 3-channel frame.)
         # Every pyramid level and crop is then an exact area average read from one summed-area table.
-        frame = AreaResampler(cast(U8, cv2.transpose(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))))
+        frame = self._resampler(cast(U8, cv2.transpose(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))))
         boxes = self._stage_p(frame)
         if len(boxes):
             boxes = self._stage_r(frame, boxes)
@@ -252,7 +256,7 @@ class MtcnnDetector:
             side *= _PYRAMID_FACTOR
         return scales
 
-    def _stage_p(self, frame: AreaResampler) -> F32:
+    def _stage_p(self, frame: Resampler) -> F32:
         """P-Net over the pyramid: candidate windows as squared, integer [x1, y1, x2, y2] boxes."""
         wdim, hdim = frame.rows, frame.cols
         found: list[F32] = []
@@ -278,7 +282,7 @@ class MtcnnDetector:
         boxes = np.fix(_square(_regress(cand[:, :4], cand[:, 5:9], plus_one=False)))
         return boxes[_nonempty(boxes)]
 
-    def _stage_r(self, frame: AreaResampler, boxes: F32) -> F32:
+    def _stage_r(self, frame: Resampler, boxes: F32) -> F32:
         """R-Net on 24x24 crops of all candidates in one batch: rejects most, refines the rest."""
         reg, prob = _run(self._rnet, "MTCNN R-Net", {"input_2": _normalise(frame.crops(boxes, 24))})
         keep = prob[:, 1] > self.thresholds[1]
@@ -289,7 +293,7 @@ class MtcnnDetector:
         refined = np.fix(_square(_regress(boxes[pick], reg[pick], plus_one=True)))
         return refined[_nonempty(refined)]
 
-    def _stage_o(self, frame: AreaResampler, boxes: F32) -> tuple[F32, F32, F32]:
+    def _stage_o(self, frame: Resampler, boxes: F32) -> tuple[F32, F32, F32]:
         """O-Net on 48x48 crops: final score, box and the five landmarks."""
         reg, marks, prob = _run(self._onet, "MTCNN O-Net", {"input_3": _normalise(frame.crops(boxes, 48))})
         keep = prob[:, 1] > self.thresholds[2]

@@ -8,7 +8,7 @@ import pytest
 from skimage import data
 
 from recognition import area_resample
-from recognition.area_resample import AreaResampler
+from recognition.area_resample import AreaResampler, PerCallResampler
 
 
 def _photo() -> np.ndarray:
@@ -28,13 +28,24 @@ def _close(a: np.ndarray, b: np.ndarray) -> None:
 
 
 def _published_crop(image: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
-    """Zero-padded crop, then cv2.INTER_AREA: what the MTCNN reference does per candidate."""
+    """Zero-padded crop, then cv2.INTER_AREA, by hand: what the MTCNN reference does per candidate."""
     r1, c1, r2, c2 = box
     patch = np.zeros((r2 - r1 + 1, c2 - c1 + 1, image.shape[2]), np.uint8)
     sr1, sc1, sr2, sc2 = max(r1, 0), max(c1, 0), min(r2 + 1, image.shape[0]), min(c2 + 1, image.shape[1])
     if sr2 > sr1 and sc2 > sc1:
         patch[sr1 - r1 : sr2 - r1, sc1 - c1 : sc2 - c1] = image[sr1:sr2, sc1:sc2]
     return np.asarray(cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA))
+
+
+def test_per_call_resampler_is_the_hand_written_reference() -> None:
+    image = _photo()
+    boxes = [(100, 120, 259, 279), (-30, -10, 69, 99), (600, 600, 640, 640)]
+    per_call = PerCallResampler(image)
+    for crop, box in zip(per_call.crops(np.array(boxes, np.float32), 24), boxes, strict=True):
+        assert np.array_equal(crop, _published_crop(image, box, 24))
+    assert np.array_equal(
+        per_call.resize(100, 80), cv2.resize(image, (80, 100), interpolation=cv2.INTER_AREA)
+    )
 
 
 @pytest.mark.parametrize("image", [_photo(), _noise()], ids=["photo", "noise"])

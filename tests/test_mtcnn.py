@@ -16,7 +16,7 @@ from onnx import TensorProto, helper
 from skimage import data
 
 from recognition import mtcnn
-from recognition.area_resample import AreaResampler
+from recognition.area_resample import AreaResampler, PerCallResampler
 from recognition.base import FaceDetector, Image
 from recognition.mtcnn import MtcnnDetector, nms
 from recognition.runtime import check_session
@@ -203,30 +203,6 @@ def test_signature_check_accepts_tiny_graph_with_right_signature(tmp_path: Path)
     check_session(right, "R-Net", *MtcnnDetector.RNET)
 
 
-class _PublishedResampling:
-    """The published cascade's resampling, one ``cv2.INTER_AREA`` call per level and per crop.
-
-    Stands in for AreaResampler to check that the summed-area shortcut changes no detection.
-    """
-
-    def __init__(self, image_t: Image) -> None:
-        self.image = image_t
-        self.rows, self.cols = image_t.shape[:2]
-
-    def resize(self, rows: int, cols: int) -> Image:
-        return np.asarray(cv2.resize(self.image, (cols, rows), interpolation=cv2.INTER_AREA))
-
-    def crops(self, boxes: np.ndarray, size: int) -> Image:
-        out = []
-        for r1, c1, r2, c2 in boxes.astype(np.int64).tolist():
-            patch = np.zeros((r2 - r1 + 1, c2 - c1 + 1, 3), np.uint8)
-            sr1, sc1, sr2, sc2 = max(r1, 0), max(c1, 0), min(r2 + 1, self.rows), min(c2 + 1, self.cols)
-            if sr2 > sr1 and sc2 > sc1:
-                patch[sr1 - r1 : sr2 - r1, sc1 - c1 : sc2 - c1] = self.image[sr1:sr2, sc1:sc2]
-            out.append(cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA))
-        return np.stack(out)
-
-
 def _cascade(detector: MtcnnDetector, frame: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     boxes = detector._stage_p(frame)
     boxes = detector._stage_r(frame, boxes) if len(boxes) else boxes
@@ -241,8 +217,12 @@ def test_summed_area_cascade_matches_the_published_resampling(detector: MtcnnDet
     image = {"grace_hopper": grace_hopper, "bench_frame": bench_frame}.get(which, lambda: _skimage(which))()
     image_t = np.asarray(cv2.transpose(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)))
     ours = _cascade(detector, AreaResampler(image_t))
-    published = _cascade(detector, _PublishedResampling(image_t))
+    published = _cascade(detector, PerCallResampler(image_t))
     assert len(ours[0]) == len(published[0])
+    per_call = MtcnnDetector(detector._pnet, detector._rnet, detector._onet, resampler=PerCallResampler)
+    assert [f.box for f in per_call.detect(image)] == [
+        mtcnn.Box(*b).clipped(image.shape[1], image.shape[0]) for b in published[0].tolist()
+    ]
     np.testing.assert_allclose(ours[0], published[0], atol=1.0)  # boxes, pixels
     np.testing.assert_allclose(ours[1], published[1], atol=1e-3)  # scores
     np.testing.assert_allclose(ours[2], published[2], atol=1.0)  # landmarks, pixels
