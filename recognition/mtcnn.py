@@ -211,6 +211,18 @@ class MtcnnDetector:
             thresholds=(face.pnet_threshold, face.rnet_threshold, face.detect_threshold),
         )
 
+    def with_resampler(self, resampler: Callable[[U8], Resampler]) -> MtcnnDetector:
+        """The same sessions and settings, cutting levels and crops with ``resampler``."""
+        return MtcnnDetector(
+            self._pnet,
+            self._rnet,
+            self._onet,
+            min_face_px=self.min_face_px,
+            thresholds=self.thresholds,
+            nms_thresholds=self.nms_thresholds,
+            resampler=resampler,
+        )
+
     def _warm_up(self) -> None:
         """One inference per graph at load, so the first real frame does not pay allocation costs."""
         _run(self._pnet, "MTCNN P-Net", {"input_1": np.zeros((1, 24, 24, 3), np.float32)})

@@ -219,7 +219,7 @@ def test_summed_area_cascade_matches_the_published_resampling(detector: MtcnnDet
     ours = _cascade(detector, AreaResampler(image_t))
     published = _cascade(detector, PerCallResampler(image_t))
     assert len(ours[0]) == len(published[0])
-    per_call = MtcnnDetector(detector._pnet, detector._rnet, detector._onet, resampler=PerCallResampler)
+    per_call = detector.with_resampler(PerCallResampler)
     assert [f.box for f in per_call.detect(image)] == [
         mtcnn.Box(*b).clipped(image.shape[1], image.shape[0]) for b in published[0].tolist()
     ]

@@ -87,14 +87,7 @@ def bench_faces(settings: Settings, repeats: int = 20) -> dict[str, Any]:
 
     detector = MtcnnDetector.from_settings(one_core)
     # The same sessions cutting levels and crops the published way, timed in the same run.
-    per_call = MtcnnDetector(
-        detector._pnet,
-        detector._rnet,
-        detector._onet,
-        min_face_px=detector.min_face_px,
-        thresholds=detector.thresholds,
-        resampler=PerCallResampler,
-    )
+    per_call = detector.with_resampler(PerCallResampler)
     embedder = FaceNetEmbedder.from_settings(one_core)
     frame = bench_frame()
     faces = detector.detect(frame)
