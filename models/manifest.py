@@ -21,6 +21,7 @@ __all__ = [
     "InputSpec",
     "Manifest",
     "ManifestEntry",
+    "ParitySpec",
     "TensorSpec",
     "default_manifest",
     "load_manifest",
@@ -70,6 +71,28 @@ class FaceCropSpec(_Frozen):
     margin_px: int = Field(default=0, ge=0)
 
 
+class ParitySpec(_Frozen):
+    """Stored outputs of a converted model's source on real inputs (``models/parity.py``).
+
+    ``reference`` is a path inside the ``models`` package (or an absolute path, for a site's own
+    manifest or a test), pinned by ``sha256``. ``min_cosine`` is the
+    least cosine between the conversion's output and the stored one: a correct conversion measured
+    1.0000000, a wrong layout or padding drops far below; 1.0 would fail on float rounding.
+    """
+
+    reference: str
+    sha256: Sha256
+    min_cosine: float = Field(default=0.9999, gt=0, le=1)
+
+    @field_validator("reference")
+    @classmethod
+    def _inside_package(cls, value: str) -> str:
+        path = PurePosixPath(value)
+        if not path.parts or (not path.is_absolute() and ".." in path.parts):
+            raise ValueError(f"{value!r} must be inside the models package or an absolute path")
+        return value
+
+
 class ManifestEntry(_Frozen):
     """One model file: its pinned source, its place in the cache, and what it expects."""
 
@@ -89,6 +112,7 @@ class ManifestEntry(_Frozen):
     input: InputSpec | None = None
     outputs: tuple[TensorSpec, ...] = ()
     face_crop: FaceCropSpec | None = None
+    parity: ParitySpec | None = None
 
     @field_validator("target", "member")
     @classmethod
@@ -106,6 +130,8 @@ class ManifestEntry(_Frozen):
             raise ValueError("a font has no `input` or `outputs`")
         if self.conversion != "none" and self.member_sha256 is None:
             raise ValueError("a converted model needs `member_sha256` to pin its source")
+        if self.conversion == "tf_graphdef_to_onnx" and self.parity is None:
+            raise ValueError("a TensorFlow conversion needs `parity`: stored source outputs to match")
         if self.package_version not in self.distribution:
             raise ValueError(f"distribution {self.distribution!r} is not version {self.package_version}")
         return self

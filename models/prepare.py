@@ -31,7 +31,6 @@ from sightline.errors import ChecksumMismatch, ModelError, ModelSourceMissing
 from sightline.fileio import atomic_write_bytes
 
 __all__ = [
-    "PARITY_MIN_COSINE",
     "ModelCheck",
     "PreparedModel",
     "check_parity",
@@ -51,13 +50,6 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _STDERR_TAIL = 1500
 
-PARITY_MIN_COSINE = 0.9999
-"""Least cosine between our ONNX conversion and OpenCV's own TensorFlow importer on real faces.
-
-A correct conversion measured 1.0000000 (max abs diff 2.5e-7, MODELS.md); a wrong layout or padding
-drops far below. Lowering this would let a subtly wrong graph through; raising it to 1.0 would fail
-on float rounding.
-"""
 # Face regions of public-domain portraits shipped with scikit-image and matplotlib (rows, columns),
 # checked by eye: hairline to chin, ear to ear.
 _ASTRONAUT_FACE = (slice(30, 200), slice(140, 310))
@@ -242,7 +234,7 @@ def _build(entry: ManifestEntry, archive: Path) -> tuple[bytes, Callable[[Path],
 
     converted = serialize(convert_graphdef(data, [o.name for o in entry.outputs]))
     log.info("converted %s in %.1f s", entry.key, time.perf_counter() - started)
-    return converted, lambda onnx_path: check_parity(entry, data, onnx_path)
+    return converted, lambda onnx_path: check_parity(entry, onnx_path)
 
 
 def prepare(
@@ -328,48 +320,13 @@ def check_rewrite_parity(entry: ManifestEntry, original: bytes, onnx_path: Path)
     log.info("parity %s: max diff %.2e vs the original graph", entry.key, diff)
 
 
-def check_parity(entry: ManifestEntry, graph_def: bytes, onnx_path: Path) -> None:
-    """Compare our converted model with ``cv2.dnn``'s import of the same GraphDef on real faces.
+def check_parity(entry: ManifestEntry, onnx_path: Path) -> None:
+    """Check a converted model against its source's stored outputs (``models/parity.py``).
 
-    Also checks that a batch of two gives what two single runs give, since the batch dimension is
-    the part of the graph the converter rewrites. Raises ModelError on any disagreement.
+    Needs no TensorFlow importer: the source's outputs were computed once and stored with the
+    manifest. Raises ChecksumMismatch if the stored reference was altered, ModelError on any
+    disagreement.
     """
-    import cv2
-    import onnxruntime as ort
+    from models.parity import check_against_reference
 
-    spec = entry.input
-    if spec is None or spec.layout != "NHWC" or len(entry.outputs) != 1:
-        raise ModelError(f"parity check for {entry.key!r} needs one NHWC input and one output")
-    batch = face_batch(entry)
-
-    try:
-        net = cv2.dnn.readNetFromTensorflow(np.frombuffer(graph_def, dtype=np.uint8))
-        reference = []
-        for image in batch:
-            net.setInput(np.ascontiguousarray(image.transpose(2, 0, 1)[None]))
-            reference.append(np.asarray(net.forward(), dtype=np.float32).reshape(-1))
-    except cv2.error as exc:
-        raise ModelError(f"OpenCV cannot run the source graph of {entry.key!r}: {exc}") from exc
-
-    name = entry.outputs[0].name
-    try:
-        # A plain session: models/ sits below recognition/ and must not import it.
-        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-        singles = [session.run([name], {spec.name: image[None]})[0][0] for image in batch]
-        together = session.run([name], {spec.name: batch})[0]
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelError(f"converted {entry.key!r} fails to run: {exc}") from exc
-
-    for i, (ref, single) in enumerate(zip(reference, singles, strict=True)):
-        cosine = float(ref @ single / (np.linalg.norm(ref) * np.linalg.norm(single)))
-        log.info("parity %s face %d: cosine %.7f vs cv2.dnn", entry.key, i, cosine)
-        if not cosine >= PARITY_MIN_COSINE:
-            raise ModelError(
-                f"converted {entry.key!r} disagrees with cv2.dnn on face {i}: cosine {cosine:.6f} "
-                f"< {PARITY_MIN_COSINE}"
-            )
-    diff = float(np.abs(np.stack(singles) - together).max())
-    if together.shape[0] != len(singles) or diff > 1e-4:
-        raise ModelError(
-            f"converted {entry.key!r}: a batch of 2 differs from single runs (max diff {diff:.2e})"
-        )
+    check_against_reference(entry, onnx_path)

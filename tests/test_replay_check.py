@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from realdeps import missing
 
 from sample_streams.ground_truth import Appearance
 from sample_streams.make import make_samples
@@ -30,7 +31,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory, base_settings: Settings) -
     try:
         check_gstreamer()
     except StreamError as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     out = tmp_path_factory.mktemp("replay-check")
     make_samples(out, base_settings, cameras=2, seconds=6.0, progress=False)
     return out

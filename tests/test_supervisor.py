@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from realdeps import missing
 
 from ingest.status import CameraState, CameraSupervisor
 from ingest.supervisor import LiveIngest, shard_of
@@ -146,7 +147,7 @@ def test_rtsp_camera_survives_its_server_dying(settings: Settings, sample_dir: P
     try:
         check_gstreamer()
     except StreamError as exc:
-        pytest.skip(str(exc))
+        missing(str(exc))
     s = live_settings(settings, track_max_gap_s=1.0, stall_timeout_s=2.0)
     files = sample_files(sample_dir)
     cam = next(iter(files))
