@@ -1,10 +1,11 @@
 """The offline ingest path: a video file in, one sighting per tracked face or vehicle out.
 
-Per analysed frame, :class:`~ingest.recognise.FrameRecogniser` detects faces and plates and
-describes vehicles; faces are embedded in batches gathered across consecutive frames. A per-camera
-:class:`Tracker` groups the detections, and every track is written to the sink the moment it ends,
-so a crash or a broken file keeps every sighting finished before it. A stream that breaks mid-file
-ends the open tracks as sightings and is reported in :class:`IngestReport` rather than raised.
+Per analysed frame, :class:`~ingest.recognise.FrameRecogniser` detects faces and plates (and
+vehicles, when a vehicle detector is configured) and describes vehicles; faces are embedded in
+batches gathered across consecutive frames. A per-camera :class:`Tracker` groups the detections,
+and every track is written to the sink the moment it ends, so a crash or a broken file keeps every
+sighting finished before it. A stream that breaks mid-file ends the open tracks as sightings and is
+reported in :class:`IngestReport` rather than raised.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ingest.recognise import Analysed, FrameRecogniser
 from ingest.tracker import Tracker, TrackResult
 from ingest.video import Frame, VideoSource, open_video
-from recognition.base import FaceDetector, FaceEmbedder, PlateLocator, VehicleEmbedder
+from recognition.base import FaceDetector, FaceEmbedder, PlateLocator, VehicleDetector, VehicleEmbedder
 from search.records import NewSighting
 from sightline.errors import StreamError
 
@@ -43,13 +44,18 @@ class SightingSink(Protocol):
 
 @dataclass(slots=True)
 class IngestReport:
-    """What one file's ingest did. ``error`` is set when the stream broke; sightings before it are kept."""
+    """What one file's ingest did. ``error`` is set when the stream broke; sightings before it are kept.
+
+    ``vehicles`` counts vehicle observations over the analysed frames, ``plates`` those of them with a
+    plate read: without a vehicle detector every vehicle is found from its plate, so the two are equal.
+    """
 
     path: str
     camera_id: str
     frames_decoded: int = 0
     frames_analysed: int = 0
     faces: int = 0
+    vehicles: int = 0
     plates: int = 0
     sightings_written: int = 0
     tracks_dropped: int = 0
@@ -70,7 +76,11 @@ class _Pending:
 
 
 class IngestPipeline:
-    """Runs recognition on sampled frames of a file and writes one sighting per finished track."""
+    """Runs recognition on sampled frames of a file and writes one sighting per finished track.
+
+    ``vehicle_detector`` is optional (keyword) as in :class:`FrameRecogniser`: None finds vehicles
+    from their plates only.
+    """
 
     def __init__(
         self,
@@ -80,18 +90,29 @@ class IngestPipeline:
         plate_locator: PlateLocator,
         vehicle_embedder: VehicleEmbedder,
         sink: SightingSink,
+        *,
+        vehicle_detector: VehicleDetector | None = None,
     ) -> None:
         self._settings = settings
         self._ingest = settings.ingest
         self._recogniser = FrameRecogniser(
-            settings, face_detector, face_embedder, plate_locator, vehicle_embedder
+            settings, face_detector, face_embedder, plate_locator, vehicle_embedder, vehicle_detector
         )
         self._sink = sink
 
     @classmethod
     def from_settings(cls, settings: Settings, sink: SightingSink) -> IngestPipeline:
         """The pipeline with the backends the settings name, built through the recognition registry."""
-        return cls(settings, *FrameRecogniser.from_settings(settings).backends, sink)
+        b = FrameRecogniser.from_settings(settings).backends
+        return cls(
+            settings,
+            b.face_detector,
+            b.face_embedder,
+            b.plate_locator,
+            b.vehicle_embedder,
+            sink,
+            vehicle_detector=b.vehicle_detector,
+        )
 
     def ingest_file(
         self,
@@ -143,12 +164,13 @@ class IngestPipeline:
         report.tracks_dropped = tracker.tracks_dropped
         report.elapsed_s = time.perf_counter() - started
         log.info(
-            "%s (%s): %d frames decoded, %d analysed, %d faces, %d plates, %d sightings%s",
+            "%s (%s): %d frames decoded, %d analysed, %d faces, %d vehicles, %d plates, %d sightings%s",
             path,
             camera_id,
             report.frames_decoded,
             report.frames_analysed,
             report.faces,
+            report.vehicles,
             report.plates,
             report.sightings_written,
             f", stream error: {report.error}" if report.error else "",
@@ -170,7 +192,8 @@ class IngestPipeline:
         report.frames_analysed += 1
         analysed = self._recogniser.analyse(frame.image, frame.wall)
         report.faces += len(analysed.faces)
-        report.plates += len(analysed.vehicles)
+        report.vehicles += len(analysed.vehicles)
+        report.plates += sum(1 for v in analysed.vehicles if v.plate is not None)
         return _Pending(frame=frame, analysed=analysed)
 
     # -- batches and tracks ---------------------------------------------------------------------

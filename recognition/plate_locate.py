@@ -1,6 +1,6 @@
 """Finding and reading plates in whole frames: cheap candidate regions, det on each, then rec.
 
-Text detection on a whole 720×1160 frame costs about 2 s (MODELS.md), so the frame is first
+Text detection on a whole 720×1160 frame costs about 2 s (models/README.md), so the frame is first
 searched cheaply at reduced scale for regions that look like plates: saturated plate colours (blue,
 yellow, green in HSV) and dense vertical strokes (characters), which also catches washed-out or
 unusually lit plates the colour masks miss. Only the best few regions, with a margin so that no

@@ -2,7 +2,7 @@
 
 The model maps ``x`` [N, 3, H, W] (BGR, (x/255 − 0.5)/0.5, H and W multiples of 32) to a text
 probability map [N, 1, H, W]. Its cost grows with pixels (a whole 720×1160 frame ≈ 2 s, and
-RapidOCR's default upscaling made a 440×140 plate take 1.9 s, MODELS.md), so callers give it small
+RapidOCR's default upscaling made a 440×140 plate take 1.9 s, models/README.md), so callers give it small
 crops and this class never upscales beyond ``max_side``.
 """
 

@@ -92,7 +92,7 @@ def ctc_decode(probs: FloatArray, charset: Sequence[str], top_k: int = 3) -> tup
 class PpocrPlateReader:
     """Reads rectified plate crops with PP-OCRv4 rec and repairs them with the plate grammar.
 
-    No angle classifier: on plates it flipped 3 of 27 CCPD crops upside down (MODELS.md).
+    No angle classifier: on plates it flipped 3 of 27 CCPD crops upside down (models/README.md).
     """
 
     def __init__(self, session: ort.InferenceSession, *, batch_size: int = 8, top_k: int = 3) -> None:

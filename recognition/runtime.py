@@ -18,7 +18,7 @@ def make_session(path: Path, runtime: RuntimeSettings) -> ort.InferenceSession:
     """Open an ONNX model with the configured threads and provider.
 
     One intra-op thread by default: with several sessions busy at once on a small machine, one
-    thread per session beats two (MODELS.md).
+    thread per session beats two (models/README.md).
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = runtime.intra_op_threads

@@ -20,7 +20,7 @@ class RuntimeSettings(BaseModel):
         default=1,
         ge=0,
         description="Threads per session (0 = onnxruntime's choice). With two busy cores one thread per "
-        "session beats two (MODELS.md).",
+        "session beats two (models/README.md).",
     )
     provider: Literal["cpu", "cuda"] = "cpu"
 
@@ -58,7 +58,8 @@ class FaceSettings(BaseModel):
     embed_batch: int = Field(
         default=8,
         ge=1,
-        description="Faces per embedder call. Larger batches save little per face on CPU (MODELS.md: 47 vs "
+        description="Faces per embedder call. Larger batches save little per face on CPU "
+        "(models/README.md: 47 vs "
         "43-50 ms) but hold more memory.",
     )
     min_quality: float = Field(
@@ -107,6 +108,10 @@ class PlateSettings(BaseModel):
     )
 
 
+_NEEDS_USER_MODEL = frozenset({"onnx_yolo", "onnx_reid"})
+"""Vehicle backends that run a model from ``user_models`` (the rest need none)."""
+
+
 class VehicleSettings(BaseModel):
     """Vehicle descriptor and optional user-supplied models (see ``recognition.user_models``)."""
 
@@ -135,6 +140,14 @@ class VehicleSettings(BaseModel):
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:
             raise ValueError(f"user_models: duplicate keys {dupes}")
+        for backend, field in (("detector", "detector_model"), ("embedder", "reid_model")):
+            # Backends that run a user model must name one: found here, at `config validate`,
+            # rather than when a worker builds its models.
+            if getattr(self, backend) in _NEEDS_USER_MODEL and getattr(self, field) is None:
+                raise ValueError(
+                    f"{backend} {getattr(self, backend)!r} runs a user model: set {field} to the key "
+                    "of a user_models entry"
+                )
         kinds = {m.key: m.kind for m in self.user_models}
         for field, kind in (("detector_model", "vehicle_detector"), ("reid_model", "vehicle_reid")):
             key = getattr(self, field)

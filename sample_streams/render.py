@@ -5,7 +5,7 @@ characters, 12 apart, and a 34 gap holding a dot between the issuing letter and 
 new-energy plate is 480×140 with eight 43×90 characters. Characters are stretched to fill their cell
 as the narrow plate typeface does, and every glyph keeps a margin inside the white or dark border:
 text clipped at the edge misreads (渝 → 榆) and a border too close to the text reads as a stray
-character (MODELS.md).
+character (models/README.md).
 """
 
 from __future__ import annotations

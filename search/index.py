@@ -4,7 +4,7 @@ Layout: an ``IndexIDMap2(IndexFlatIP)`` always holds every vector. It answers ex
 is small, and it is the exact store for re-ranking. At ``ivf_threshold`` vectors an IVF index with
 8-bit scalar quantisation (a quarter of the memory of the flat vectors) is trained on the stored
 vectors and proposes ``k x rerank_factor`` candidates from ``nprobe`` lists; the flat vectors then
-re-rank them exactly, so returned scores are true cosines. Measured here (MODELS.md): flat 512-d is
+re-rank them exactly, so returned scores are true cosines. Measured here (models/README.md): flat 512-d is
 28 ms at 100k vectors, IVF4096 nprobe 8 1.3 ms at 1M with recall@10 0.998.
 
 Persistence: ``<kind>.faiss`` (flat), ``<kind>.ivf.faiss`` (when trained) and a ``<kind>.json``

@@ -5,7 +5,7 @@ of the plate alphabet (31 province abbreviations, A–Z, 0–9, 警学挂港澳�
 case-insensitive; spaces and ``·`` are ignored.
 
 Fuzzy matching forgives what OCR gets wrong: look-alike characters (0/D/Q/O, 8/B, 1/I/T, 2/Z, 5/S,
-6/G, and the confusions measured on our reader: 6/S, V/Y, W/H, C/L — see MODELS.md), a character the
+6/G, and the confusions measured on our reader: 6/S, V/Y, W/H, C/L — see models/README.md), a character the
 OCR offered as an alternative at that position, and one substitution at a position read with low
 confidence. Scores rank plate_text exact (1.0) > stored candidate exact (0.95 − rank/100) > fuzzy
 (1 − costs, at most 0.9).

@@ -134,7 +134,7 @@ def test_same_person_above_different_person(detector: MtcnnDetector, embedder: F
     }
     same = {k: float(ref @ _embed_one(detector, embedder, v)) for k, v in variants.items()}
     other = float(ref @ _embed_one(detector, embedder, _grace_hopper()))
-    # LFW: the best-accuracy threshold is ~0.37 (MODELS.md); these sit far on either side of it.
+    # LFW: the best-accuracy threshold is ~0.37 (models/README.md); these sit far on either side of it.
     assert min(same.values()) > 0.8, same
     assert other < 0.4
     assert min(same.values()) - other > 0.4

@@ -296,7 +296,7 @@ def test_prepare_names_a_package_that_cannot_be_downloaded(tmp_path: Path) -> No
 def test_a_tensorflow_conversion_without_a_parity_reference_is_refused() -> None:
     raw = _raw()
     del raw["models"]["facenet_casia"]["parity"]
-    with pytest.raises(ModelError, match="facenet_casia.*needs `parity`"):
+    with pytest.raises(ModelError, match=r"facenet_casia.*needs `parity`"):
         parse_manifest(raw)
 
 
@@ -304,5 +304,5 @@ def test_a_tensorflow_conversion_without_a_parity_reference_is_refused() -> None
 def test_a_parity_reference_outside_the_package_is_refused(reference: str) -> None:
     raw = _raw()
     raw["models"]["facenet_casia"]["parity"]["reference"] = reference
-    with pytest.raises(ModelError, match="parity.reference"):
+    with pytest.raises(ModelError, match=r"parity\.reference"):
         parse_manifest(raw)

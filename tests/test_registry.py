@@ -123,12 +123,6 @@ def test_settings_reject_dangling_or_mistyped_model_keys(tmp_path: Path) -> None
         load_settings(recognition={"vehicle": {"user_models": [models[0], models[0]]}})
 
 
-def test_onnx_yolo_without_a_model_is_a_config_error(base_settings: Settings) -> None:
-    settings = _with(base_settings, "vehicle", detector="onnx_yolo")
-    with pytest.raises(ConfigError, match="detector_model = None names no vehicle_detector"):
-        registry.build_vehicle_detector(settings)
-
-
 def _require(module: str) -> None:
     if not (Path(__file__).resolve().parent.parent / "recognition" / f"{module}.py").is_file():
         pytest.skip(f"recognition/{module}.py not present")
@@ -143,3 +137,16 @@ def test_face_and_plate_backends_through_the_registry(base_settings: Settings) -
     assert isinstance(registry.build_face_embedder(base_settings), FaceEmbedder)
     assert isinstance(registry.build_plate_reader(base_settings), PlateReader)
     assert isinstance(registry.build_plate_locator(base_settings), PlateLocator)
+
+
+@pytest.mark.parametrize(
+    ("vehicle", "message"),
+    [
+        ({"detector": "onnx_yolo"}, "detector 'onnx_yolo' runs a user model: set detector_model"),
+        ({"embedder": "onnx_reid"}, "embedder 'onnx_reid' runs a user model: set reid_model"),
+    ],
+)
+def test_a_model_backend_without_its_model_fails_validation(vehicle: dict[str, str], message: str) -> None:
+    """Caught by `sightline config validate`, not only when a worker builds its models."""
+    with pytest.raises(ConfigError, match=message):
+        load_settings(recognition={"vehicle": vehicle})
