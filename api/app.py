@@ -29,13 +29,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api.access import Access
 from api.errors import install_error_handlers
 from api.live import LiveIngestRunner, SupervisorFactory, camera_sync_loop, is_live
 from api.metrics import ApiMetrics, HttpErrorCounter
 from api.retention import retention_loop
-from api.routers import camera_status, cameras, health, metrics, search, sightings
+from api.routers import auth, camera_status, cameras, docs, health, metrics, search, sightings
 from api.services import Services
-from api.uploads import FORM_OVERHEAD_BYTES, BodySizeLimit
+from api.uploads import FORM_OVERHEAD_BYTES, BodySizeLimit, DecodeSlots
 from api.version import package_version
 from ingest.status import CameraSupervisor
 from sightline.settings import Settings
@@ -91,6 +92,7 @@ def create_app(
             await run_in_threadpool(built.close)
             raise
         app.state.services = built
+        app.state.access = await run_in_threadpool(Access.build, settings, built.search)
         tasks = []
         if settings.search.retention_interval_s > 0:
             tasks.append(
@@ -110,6 +112,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             del app.state.services
+            del app.state.access
             if supervisor is not None:
                 log.info("stopping live ingest")
                 await run_in_threadpool(supervisor.stop)
@@ -121,15 +124,24 @@ def create_app(
         version=package_version(),
         summary="Investigative search over faces, vehicles and plates seen by cameras.",
         description=(
-            "Every search names a case reference and a reason and is written to an append-only audit "
-            "log with the actor (`X-Sightline-User` header) and the sightings returned. Errors are "
-            '`{"error": <class>, "detail": <message>}`.'
+            "Log in with `POST /api/auth/token` and send the token as `Authorization: Bearer <token>`; "
+            "every route but `/api/health` and the login needs it. What a user may do follows their "
+            "role, and they see only the cameras in their scope. Every search names a case reference "
+            "and a reason and is written to the audit trail with the user and the sightings returned; "
+            'so is every sighting and crop read. Errors are `{"error": <class>, "detail": <message>}`.'
         ),
         lifespan=lifespan,
+        # Closed unless the settings open them: api/routers/docs.py serves them to logged-in users.
+        docs_url="/docs" if settings.api.open_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.api.open_docs else None,
     )
     app.state.settings = settings
+    app.state.decode_slots = DecodeSlots(settings.api.max_concurrent_decodes, settings.api.decode_wait_s)
     if services is not None:
         app.state.services = services
+        # Given services are ready now (tests call such an app without running its lifespan).
+        app.state.access = Access.build(settings, services.search)
 
     def current_supervisor() -> CameraSupervisor | None:
         running: Services | None = getattr(app.state, "services", None)
@@ -142,7 +154,16 @@ def create_app(
     # Added last, so outermost: it also counts the 413s the size limit sends itself.
     app.add_middleware(HttpErrorCounter, counter=app_metrics.http_errors)
     # The status routes come before /cameras/{camera_id} so that "status" is not taken for an id.
-    for router in (health.router, camera_status.router, cameras.router, search.router, sightings.router):
+    for router in (
+        health.router,
+        auth.router,
+        camera_status.router,
+        cameras.router,
+        search.router,
+        sightings.router,
+    ):
         app.include_router(router, prefix="/api")
     app.include_router(metrics.router)
+    if not settings.api.open_docs:
+        app.include_router(docs.router)
     return app

@@ -1,29 +1,34 @@
 """Typed dependencies: the services, who is asking and why (the audit context), the uploaded image.
 
-Access control belongs in :func:`current_actor`: today it trusts the ``X-Sightline-User`` header
-(set by a proxy in front of the API); swapping it for a token check changes every search at once,
-because both audit-context dependencies take the actor from it.
+Who is asking comes from one place, :func:`current_principal`: the bearer token issued by
+``POST /api/auth/token``, checked against the user's current state on every request. Routes declare
+what they need with :func:`allowed`, which checks the same role table the services check
+(``search/identity.py``); the camera scope is applied by the services themselves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, File, Form, Header, Query, Request, UploadFile
-from starlette.concurrency import run_in_threadpool
+from fastapi import Depends, Form, Query, Request
+from fastapi.security import OAuth2PasswordBearer
 
+from api.access import Access
 from api.metrics import ApiMetrics
 from api.services import Services
-from api.uploads import decode_image, read_upload
 from ingest.status import CameraSupervisor
-from recognition.base import FaceDetector, FaceEmbedder, Image, VehicleEmbedder
+from recognition.base import FaceDetector, FaceEmbedder, VehicleEmbedder
+from search.audit_text import CASE_REF_MAX, REASON_MAX
+from search.identity import Action, Principal
 from search.records import SearchRequest
 from search.services import SearchService
-from sightline.errors import ServiceUnavailable
+from sightline.errors import ServiceUnavailable, Unauthenticated
 from sightline.settings import Settings
 
 __all__ = [
+    "AccessDep",
     "ActorDep",
     "FaceDetectorDep",
     "FaceEmbedderDep",
@@ -31,23 +36,24 @@ __all__ = [
     "LiveSupervisorDep",
     "MetricsDep",
     "OptionalSupervisorDep",
+    "PrincipalDep",
     "QuerySearchRequest",
     "SearchServiceDep",
     "ServicesDep",
     "SettingsDep",
-    "UploadedImage",
     "VehicleEmbedderDep",
+    "allowed",
     "current_actor",
+    "current_principal",
+    "get_access",
     "get_metrics",
     "get_services",
     "get_settings",
+    "metrics_reader",
     "parse_cameras",
     "search_request_from_form",
     "search_request_from_query",
-    "uploaded_image",
 ]
-
-ANONYMOUS = "anonymous"
 
 
 def get_settings(request: Request) -> Settings:
@@ -113,15 +119,55 @@ FaceEmbedderDep = Annotated[FaceEmbedder, Depends(_face_embedder)]
 VehicleEmbedderDep = Annotated[VehicleEmbedder, Depends(_vehicle_embedder)]
 
 
-def current_actor(
-    x_sightline_user: Annotated[
-        str | None,
-        Header(description="Who runs the search; recorded in the audit log. Default 'anonymous'."),
-    ] = None,
-) -> str:
-    """The person behind a request: the one place to add authentication."""
-    actor = (x_sightline_user or "").strip()
-    return actor or ANONYMOUS
+def get_access(request: Request) -> Access:
+    access: Access | None = getattr(request.app.state, "access", None)
+    if access is None:
+        raise RuntimeError("access is not started: run the app inside its lifespan")
+    return access
+
+
+AccessDep = Annotated[Access, Depends(get_access)]
+
+_bearer = OAuth2PasswordBearer(
+    tokenUrl="/api/auth/token",
+    auto_error=False,
+    description="A token from POST /api/auth/token (user name and password).",
+)
+
+
+def current_principal(access: AccessDep, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+    """The user behind the request's bearer token; 401 without a valid one."""
+    if not token:
+        raise Unauthenticated("log in first: send 'Authorization: Bearer <token>' from POST /api/auth/token")
+    return access.principal(token)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def allowed(action: Action) -> Callable[[Principal], Principal]:
+    """A dependency: the principal, if their role may do ``action`` (403 otherwise)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        principal.require(action)
+        return principal
+
+    check.__name__ = f"allowed_{action.value}"
+    return check
+
+
+def metrics_reader(
+    settings: SettingsDep, access: AccessDep, token: Annotated[str | None, Depends(_bearer)]
+) -> None:
+    """Anyone when ``api.open_metrics`` (a scraper on a trusted network); else a token whose role
+    may read metrics."""
+    if not settings.api.open_metrics:
+        current_principal(access, token).require(Action.READ_METRICS)
+
+
+def current_actor(principal: Annotated[Principal, Depends(allowed(Action.SEARCH))]) -> str:
+    """The name the audit records for a search: the authenticated investigator's."""
+    return principal.name
 
 
 ActorDep = Annotated[str, Depends(current_actor)]
@@ -161,8 +207,8 @@ _CAMERAS = "Comma-separated camera ids to search; empty searches all cameras."
 
 def search_request_from_query(
     actor: ActorDep,
-    case_ref: Annotated[str, Query(min_length=1, max_length=256, description=_CASE_REF)],
-    reason: Annotated[str, Query(min_length=1, max_length=2000, description=_REASON)],
+    case_ref: Annotated[str, Query(min_length=1, max_length=CASE_REF_MAX, description=_CASE_REF)],
+    reason: Annotated[str, Query(min_length=1, max_length=REASON_MAX, description=_REASON)],
     since: Annotated[datetime | None, Query(description=_SINCE)] = None,
     until: Annotated[datetime | None, Query(description=_UNTIL)] = None,
     cameras: Annotated[str | None, Query(description=_CAMERAS)] = None,
@@ -173,8 +219,8 @@ def search_request_from_query(
 
 def search_request_from_form(
     actor: ActorDep,
-    case_ref: Annotated[str, Form(min_length=1, max_length=256, description=_CASE_REF)],
-    reason: Annotated[str, Form(min_length=1, max_length=2000, description=_REASON)],
+    case_ref: Annotated[str, Form(min_length=1, max_length=CASE_REF_MAX, description=_CASE_REF)],
+    reason: Annotated[str, Form(min_length=1, max_length=REASON_MAX, description=_REASON)],
     since: Annotated[datetime | None, Form(description=_SINCE)] = None,
     until: Annotated[datetime | None, Form(description=_UNTIL)] = None,
     cameras: Annotated[str | None, Form(description=_CAMERAS)] = None,
@@ -185,15 +231,3 @@ def search_request_from_form(
 
 QuerySearchRequest = Annotated[SearchRequest, Depends(search_request_from_query)]
 FormSearchRequest = Annotated[SearchRequest, Depends(search_request_from_form)]
-
-
-async def uploaded_image(
-    settings: SettingsDep,
-    image: Annotated[UploadFile, File(description="The query photo (JPEG, PNG, ...).")],
-) -> Image:
-    """The uploaded photo, size-checked while read and decoded off the event loop."""
-    data = await read_upload(image, settings.api.max_upload_bytes)
-    return await run_in_threadpool(decode_image, data, settings.api.max_upload_pixels)
-
-
-UploadedImage = Annotated[Image, Depends(uploaded_image)]

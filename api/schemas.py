@@ -1,21 +1,31 @@
 """Request and response models of the HTTP API, with the examples shown in its OpenAPI page.
 
 Responses are built from the search package's record types at this edge (``from_record``); camera
-URLs leave the API with their credentials redacted.
+URLs leave the API with their credentials redacted. Every string and list a client sends is bounded
+by the limits in ``sightline/limits.py``; over a limit is 422 naming the field.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from ingest.status import CameraState, CameraStatus
 from recognition.types import Box
+from search.identity import Principal
 from search.records import Camera, Sighting, Trajectory, TrajectoryPoint
+from sightline.limits import (
+    CAMERA_ID_MAX_CHARS,
+    CAMERA_ID_PATTERN,
+    NAME_MAX_CHARS,
+    TAG_MAX_CHARS,
+    TAGS_MAX,
+    URL_MAX_CHARS,
+)
 from sightline.redact import redact_text, redact_url
 
 __all__ = [
@@ -29,7 +39,9 @@ __all__ = [
     "ErrorOut",
     "HealthOut",
     "NotStreamingOut",
+    "PrincipalOut",
     "SightingOut",
+    "TokenOut",
     "TrajectoryOut",
     "TrajectoryPointOut",
 ]
@@ -72,6 +84,10 @@ _CAMERA_EXAMPLE: JsonDict = {
 }
 
 
+_Tag = Annotated[str, StringConstraints(min_length=1, max_length=TAG_MAX_CHARS)]
+"""One camera tag."""
+
+
 class CameraUpdate(BaseModel):
     """A camera's editable fields; PUT replaces all of them."""
 
@@ -80,11 +96,15 @@ class CameraUpdate(BaseModel):
         json_schema_extra={"examples": [{k: v for k, v in _CAMERA_EXAMPLE.items() if k != "id"}]},
     )
 
-    name: str = Field(min_length=1, max_length=256)
+    name: str = Field(min_length=1, max_length=NAME_MAX_CHARS)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
-    url: str | None = Field(default=None, description="Stream URL; may hold credentials, never returned.")
-    tags: list[str] = Field(default_factory=list)
+    url: str | None = Field(
+        default=None,
+        max_length=URL_MAX_CHARS,
+        description="Stream URL; may hold credentials, never returned.",
+    )
+    tags: list[_Tag] = Field(default_factory=list, max_length=TAGS_MAX)
 
     def to_camera(self, camera_id: str) -> Camera:
         return Camera(
@@ -97,7 +117,7 @@ class CameraIn(CameraUpdate):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_CAMERA_EXAMPLE]})
 
-    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    id: str = Field(min_length=1, max_length=CAMERA_ID_MAX_CHARS, pattern=CAMERA_ID_PATTERN)
 
     @field_validator("id")
     @classmethod
@@ -444,3 +464,23 @@ class CameraStatusSummaryOut(BaseModel):
                 if s.state is not CameraState.STREAMING
             ],
         )
+
+
+class TokenOut(BaseModel):
+    """A bearer token (OAuth2 password flow)."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+
+class PrincipalOut(BaseModel):
+    """The authenticated user as the API sees them."""
+
+    name: str
+    role: str
+    cameras: list[str] = Field(description="Camera tags in scope; ['*'] is every camera.")
+
+    @classmethod
+    def from_principal(cls, principal: Principal) -> PrincipalOut:
+        return cls(name=principal.name, role=principal.role.value, cameras=sorted(principal.scope))

@@ -1,6 +1,6 @@
 """Reading and decoding an uploaded image without trusting it.
 
-Three guards, cheapest first:
+Four guards, cheapest first:
 
 1. :class:`BodySizeLimit` refuses a request body over the limit while it streams in (from its
    ``Content-Length`` when given, else by counting), so a huge upload is never spooled to disk.
@@ -8,6 +8,10 @@ Three guards, cheapest first:
 3. :func:`decode_image` reads only the image header first (Pillow) and refuses unknown formats and
    absurd dimensions before OpenCV allocates the decoded pixels, then decodes with OpenCV (which
    applies EXIF orientation, as phone photos need).
+4. :class:`DecodeSlots` bounds how many decodes run at once (``api.max_concurrent_decodes``): each
+   may allocate up to 3 bytes per pixel of ``api.max_upload_pixels``, so without a bound a burst of
+   large photos multiplies that by the number of server threads. An upload that finds every slot
+   busy waits up to ``api.decode_wait_s`` and is then refused with 503 (Overloaded).
 """
 
 from __future__ import annotations
@@ -15,18 +19,32 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
 
 import cv2
 import numpy as np
-from fastapi import UploadFile
+from fastapi import Depends, File, Request, UploadFile
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recognition.base import Image
-from sightline.errors import ImageDecodeError, UploadTooLarge
+from sightline.errors import ImageDecodeError, Overloaded, UploadTooLarge
+from sightline.settings import Settings
 
-__all__ = ["FORM_OVERHEAD_BYTES", "BodySizeLimit", "decode_image", "read_upload"]
+__all__ = [
+    "FORM_OVERHEAD_BYTES",
+    "BodySizeLimit",
+    "BoundedUpload",
+    "DecodeSlots",
+    "bounded_upload",
+    "decode_image",
+    "read_upload",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +102,58 @@ def decode_image(data: bytes, max_pixels: int) -> Image:
     image: Image = np.ascontiguousarray(decoded, dtype=np.uint8)
     log.debug("decoded %s upload %dx%d", fmt, width, height)
     return image
+
+
+class DecodeSlots:
+    """At most ``limit`` image decodes at once; a decode that finds none free waits ``wait_s``, then
+    raises Overloaded. One per app (``create_app`` puts it on ``app.state.decode_slots``).
+
+    A plain thread semaphore: decodes run in the server's thread pool, and the wait, the decode and
+    the release happen in one call on that thread (:meth:`decode`), so a client that disconnects
+    while waiting cannot leave a slot taken.
+    """
+
+    def __init__(self, limit: int, wait_s: float) -> None:
+        if limit < 1:
+            raise ValueError(f"DecodeSlots: limit must be at least 1, got {limit}")
+        if not wait_s >= 0:
+            raise ValueError(f"DecodeSlots: wait_s must be >= 0, got {wait_s}")
+        self.limit = limit
+        self.wait_s = wait_s
+        self._slots = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one slot for the ``with`` block; Overloaded when none frees within ``wait_s``."""
+        if not self._slots.acquire(timeout=self.wait_s):
+            raise Overloaded(
+                f"the server is decoding {self.limit} uploaded photos already "
+                f"(api.max_concurrent_decodes) and none finished within {self.wait_s:g} s; retry shortly"
+            )
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def decode(self, data: bytes, max_pixels: int) -> Image:
+        """:func:`decode_image` inside a slot; blocks the calling thread while it waits."""
+        with self.slot():
+            return decode_image(data, max_pixels)
+
+
+async def bounded_upload(
+    request: Request,
+    image: Annotated[UploadFile, File(description="The query photo (JPEG, PNG, ...).")],
+) -> Image:
+    """The uploaded photo: size-checked while read, then decoded off the event loop in a decode slot."""
+    settings: Settings = request.app.state.settings
+    slots: DecodeSlots = request.app.state.decode_slots
+    data = await read_upload(image, settings.api.max_upload_bytes)
+    return await run_in_threadpool(slots.decode, data, settings.api.max_upload_pixels)
+
+
+BoundedUpload = Annotated[Image, Depends(bounded_upload)]
+"""A route parameter holding the decoded upload (the ``image`` form field), decodes bounded."""
 
 
 class _BodyTooLarge(Exception):

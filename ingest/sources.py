@@ -453,7 +453,7 @@ def open_source(url: str, settings: IngestSettings) -> StreamSource:
         loop = query.get("loop", "0") in ("1", "true", "yes")
         start = datetime.fromisoformat(query["start"]).astimezone(UTC) if "start" in query else None
     except ValueError as exc:
-        raise StreamError(f"bad file camera URL options in {url!r}: {exc}") from exc
+        raise StreamError(f"bad file camera URL options in {redact_url(url)!r}: {exc}") from exc
     options: dict[str, Any] = {
         "speed": speed,
         "loop": loop,

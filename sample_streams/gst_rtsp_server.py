@@ -13,10 +13,11 @@ grow monotonically across loops, late joiners see the same live stream, and a st
 reader not pushing (the RTSP session and its TCP connection stay up). After a new client attaches
 or a stall ends, pushing resumes at the next keyframe so decoders never start mid-GOP.
 
-Usage: ``python3 gst_rtsp_server.py CONFIG_JSON``, with CONFIG_JSON
+Usage: ``python3 gst_rtsp_server.py``, then CONFIG_JSON as the first line on stdin:
 ``{"host": "127.0.0.1", "port": 0, "speed": 1.0, "credentials": ["user", "pw"] | null,
-"cameras": {"cam-01": "/abs/cam-01.mp4", ...}}``. Prints ``ready PORT`` on stdout once serving.
-Reads commands on stdin, one per line: ``pause CAM``, ``resume CAM``, ``switch CAM PATH`` (carry on
+"cameras": {"cam-01": "/abs/cam-01.mp4", ...}}`` (on stdin, not in argv, where ``ps`` would show the
+password to every local user). Prints ``ready PORT`` on stdout once serving.
+Then reads commands on stdin, one per line: ``pause CAM``, ``resume CAM``, ``switch CAM PATH`` (carry on
 from another clip in the same sessions, e.g. at another resolution), ``quit``; answers each with
 ``ok ...`` or ``error ...``.
 """
@@ -324,8 +325,8 @@ def serve(config: dict[str, Any]) -> int:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    if len(argv) != 2:
-        log.error("usage: gst_rtsp_server.py CONFIG_JSON")
+    if len(argv) != 1:
+        log.error("usage: gst_rtsp_server.py, with CONFIG_JSON as the first line on stdin")
         return 2
     try:
         _import_gi()
@@ -333,7 +334,12 @@ def main(argv: list[str]) -> int:
         log.error("GStreamer RTSP server bindings unavailable: %s", exc)
         return EXIT_MISSING_GI
     try:
-        return serve(json.loads(argv[1]))
+        config = json.loads(sys.stdin.readline())
+    except ValueError as exc:
+        log.error("the first line on stdin must be the configuration as JSON: %s", exc)
+        return 2
+    try:
+        return serve(config)
     except RuntimeError as exc:
         log.error("%s", exc)
         return 1

@@ -5,6 +5,10 @@ The RTSP server is ``gst-rtsp-server`` run by :mod:`sample_streams.gst_rtsp_serv
 as a subprocess, waits until it answers RTSP, and drives it through a line protocol on its stdin:
 ``pause``/``resume`` a camera to simulate a stall, ``kill`` to simulate a crash, ``restart`` to
 bring it back on the same port.
+
+The launcher's configuration, the RTSP user and password included, is the first line written to its
+stdin, never an argument: any local user can read a process's arguments (``ps``, ``/proc/PID/cmdline``),
+while its stdin is a pipe only we hold.
 """
 
 from __future__ import annotations
@@ -180,7 +184,7 @@ class RtspReplayServer:
         try:
             # Own session: Ctrl-C in a terminal reaches us, and we stop the server in order.
             proc = subprocess.Popen(
-                [str(self.python), str(LAUNCHER), json.dumps(config)],
+                [str(self.python), str(LAUNCHER)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -199,6 +203,10 @@ class RtspReplayServer:
         ]
         for t in self._threads:
             t.start()
+        # After the readers start, so a large configuration cannot deadlock against a full stderr
+        # pipe. A launcher that exits at once (no GStreamer) closes stdin: its exit status says why.
+        with contextlib.suppress(OSError, ValueError):
+            self._send(json.dumps(config))
         try:
             port = self._ready.get(timeout=self.start_timeout_s)
         except queue.Empty:

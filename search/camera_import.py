@@ -6,7 +6,11 @@ and skipped, unless the import is strict, in which case nothing is written when 
 The CLI may register file sources (a path or ``file://``) for replay; the HTTP API accepts only
 RTSP (see :func:`classify_stream_url`).
 
-Reports never hold a URL: camera URLs may carry credentials.
+Reports never hold a URL with its credentials: camera URLs may carry them, and a cell echoed in an
+error may hold one when columns are swapped (a URL in ``name`` or ``lat``), so every echoed cell goes
+through :func:`sightline.redact.redact_text` and is shortened. Ids and names follow the API's rules
+and limits (``sightline/limits.py``); a name that looks like a URL is refused, since it is almost
+always the url column's value and would otherwise show its password wherever names are shown.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +27,15 @@ from urllib.parse import urlsplit
 from search.records import Camera
 from search.store import SightingStore
 from sightline.errors import InputError
+from sightline.limits import (
+    CAMERA_ID_MAX_CHARS,
+    CAMERA_ID_PATTERN,
+    NAME_MAX_CHARS,
+    TAG_MAX_CHARS,
+    TAGS_MAX,
+    URL_MAX_CHARS,
+)
+from sightline.redact import redact_text
 
 __all__ = [
     "LIVE_SCHEMES",
@@ -42,6 +56,25 @@ log = logging.getLogger(__name__)
 REQUIRED_COLUMNS = ("id", "name", "url", "lat", "lon")
 OPTIONAL_COLUMNS = ("tags",)
 LIVE_SCHEMES = frozenset({"rtsp", "rtsps"})
+_ECHO_MAX_CHARS = 60
+_CAMERA_ID = re.compile(CAMERA_ID_PATTERN)
+_LOOKS_LIKE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|^[^\s:/@]+:[^\s/@]*@")
+
+
+def _shown(cell: str) -> str:
+    """A cell as an error message may quote it: credentials redacted, at most a few dozen characters."""
+    text = redact_text(cell.strip())
+    if len(text) > _ECHO_MAX_CHARS:
+        text = text[: _ECHO_MAX_CHARS - 1] + "…"
+    return repr(text)
+
+
+def _valid_id(raw: str) -> str | None:
+    """The stripped id when it follows the API's rules (characters, length), else None."""
+    camera_id = raw.strip()
+    if camera_id and len(camera_id) <= CAMERA_ID_MAX_CHARS and _CAMERA_ID.match(camera_id):
+        return camera_id
+    return None
 
 
 class StreamKind(StrEnum):
@@ -125,19 +158,32 @@ def _coordinate(raw: str, name: str, low: float, high: float) -> float | None:
     try:
         value = float(text)
     except ValueError as exc:
-        raise InputError(f"{name} {text!r} is not a number") from exc
+        raise InputError(f"{name} {_shown(text)} is not a number") from exc
     if not low <= value <= high:  # also refuses nan
         raise InputError(f"{name} {value} is outside [{low:g}, {high:g}]")
     return value
 
 
 def _row_camera(row: dict[str, str]) -> Camera:
-    camera_id = row["id"].strip()
-    if not camera_id:
+    raw_id = row["id"].strip()
+    if not raw_id:
         raise InputError("id is empty")
+    camera_id = _valid_id(raw_id)
+    if camera_id is None:
+        raise InputError(
+            f"id {_shown(raw_id)} must be at most {CAMERA_ID_MAX_CHARS} letters, digits and . _ : -"
+        )
     name = row["name"].strip() or camera_id
+    if _LOOKS_LIKE_URL.search(name):
+        raise InputError(
+            f"name {_shown(name)} looks like a stream URL: are the name and url columns swapped?"
+        )
+    if len(name) > NAME_MAX_CHARS:
+        raise InputError(f"name is {len(name)} characters long, over the limit of {NAME_MAX_CHARS}")
     url = row["url"].strip() or None
     if url is not None:
+        if len(url) > URL_MAX_CHARS:
+            raise InputError(f"url is {len(url)} characters long, over the limit of {URL_MAX_CHARS}")
         try:
             classify_stream_url(url)
         except InputError as exc:
@@ -145,6 +191,11 @@ def _row_camera(row: dict[str, str]) -> Camera:
     lat = _coordinate(row["lat"], "lat", -90.0, 90.0)
     lon = _coordinate(row["lon"], "lon", -180.0, 180.0)
     tags = tuple(t.strip() for t in (row.get("tags") or "").split(";") if t.strip())
+    if len(tags) > TAGS_MAX:
+        raise InputError(f"tags lists {len(tags)} tags, over the limit of {TAGS_MAX}")
+    for tag in tags:
+        if len(tag) > TAG_MAX_CHARS:
+            raise InputError(f"tags: a tag of {len(tag)} characters, over the limit of {TAG_MAX_CHARS}")
     return Camera(id=camera_id, name=name, lat=lat, lon=lon, url=url, tags=tags)
 
 
@@ -169,10 +220,10 @@ def parse_camera_csv(text: str) -> CameraImport:
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue  # blank line
         if None in row:
-            errors.append(RowError(line, (row.get("id") or "").strip() or None, "more fields than columns"))
+            errors.append(RowError(line, _valid_id(row.get("id") or ""), "more fields than columns"))
             continue
         values = {k: v or "" for k, v in row.items()}
-        camera_id = values["id"].strip() or None
+        camera_id = _valid_id(values["id"])
         try:
             camera = _row_camera(values)
         except InputError as exc:

@@ -10,7 +10,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recognition.types import Box, PlateRead
+from search.audit_text import check_audit_text
 from sightline.errors import InputError
+from sightline.limits import CAMERA_FILTER_MAX_IDS, CAMERA_ID_MAX_CHARS, check_time
 
 __all__ = [
     "AuditRecord",
@@ -124,12 +126,31 @@ def crop_url(sighting_id: int) -> str:
     return f"/api/sightings/{sighting_id}/crop"
 
 
+def _check_camera_filter(camera_ids: tuple[str, ...]) -> None:
+    """InputError when the ``cameras`` filter is over its limits: it is stored in every audit row."""
+    if len(camera_ids) > CAMERA_FILTER_MAX_IDS:
+        raise InputError(
+            f"search request: cameras lists {len(camera_ids)} camera ids, over the limit of "
+            f"{CAMERA_FILTER_MAX_IDS}"
+        )
+    for camera_id in camera_ids:
+        if len(camera_id) > CAMERA_ID_MAX_CHARS:
+            raise InputError(
+                f"search request: cameras holds an id of {len(camera_id)} characters, over the limit "
+                f"of {CAMERA_ID_MAX_CHARS}"
+            )
+
+
 @dataclass(frozen=True, slots=True)
 class SearchRequest:
     """Who asks, for which case and why, plus the filters every search accepts.
 
     ``case_ref`` and ``reason`` are required and non-empty: every search of people's movements must be
-    attributable to an investigation. The audit trail records them with the ids returned.
+    attributable to an investigation. The audit trail records them with the ids returned. Their
+    limits (length, no control characters) are :func:`search.audit_text.check_audit_text`'s, the one
+    place the audit's text rules live, so a request that validates here can always be audited.
+    ``since``/``until`` must be timezone-aware and within :func:`sightline.limits.check_time`'s range,
+    and the ``cameras`` filter within its limits, before any of them reaches SQL or the audit row.
     """
 
     case_ref: str
@@ -140,14 +161,20 @@ class SearchRequest:
     camera_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("case_ref", "reason", "actor"):
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip():
-                raise InputError(f"search request: {name} is required and must be non-empty")
+        try:
+            check_audit_text(case_ref=self.case_ref, reason=self.reason, actor=self.actor)
+        except InputError as exc:
+            raise InputError(f"search request: {exc}") from exc
         for name in ("since", "until"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise InputError(f"search request: {name} must be timezone-aware")
+            if value is not None:
+                try:
+                    check_time(name, value)
+                except InputError as exc:
+                    raise InputError(f"search request: {exc}") from exc
+        _check_camera_filter(self.camera_ids)
         if self.since is not None and self.until is not None and self.until < self.since:
             raise InputError(f"search request: until ({self.until}) is before since ({self.since})")
 
@@ -196,7 +223,14 @@ class Trajectory:
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    """One append-only audit row: who searched (or purged), for which case and why, and what came back."""
+    """One append-only audit row: who searched (or purged), for which case and why, and what came back.
+
+    ``action`` is the event (``search.face``, ``retention.purge``; also readable as :attr:`event`),
+    ``component`` the part of Sightline that wrote it (``search``, ``retention``, ``cameras``,
+    ``api``), ``outcome`` ``ok``, ``denied`` or ``error:<ErrorClass>``. ``prev_hash`` and ``hash`` link
+    the record into the tamper-evident chain (``search/audit_chain.py``). The fields added with the
+    chain have defaults so that code building records positionally keeps working.
+    """
 
     id: int
     at: datetime
@@ -206,3 +240,12 @@ class AuditRecord:
     action: str
     query: dict[str, object]
     result_ids: tuple[int, ...]
+    component: str = ""
+    outcome: str = "ok"
+    prev_hash: str = ""
+    hash: str = ""
+
+    @property
+    def event(self) -> str:
+        """What happened, e.g. ``search.plate``: the same as ``action``, under the chain's name for it."""
+        return self.action

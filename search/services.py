@@ -2,6 +2,12 @@
 
 Every search takes a :class:`SearchRequest` (case reference, reason and actor are required) and
 writes an audit row with what was asked and which sighting ids came back before returning them.
+
+Access is enforced here, not only in the API's routes: a call that carries a
+:class:`~search.identity.Principal` must be allowed by the principal's role, and sees only the
+cameras in the principal's scope; a sighting of another camera does not exist for them (NotFound,
+worded as for an id that was never used). A call without a principal is the store's owner working
+on the machine (the CLI, ingest, retention) and is not restricted.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from search.audit import AuditLog
+from search.identity import Action, Principal
 from search.index import IndexStats
 from search.plate_pattern import parse_pattern
 from search.queries import Filters, Hit, search_embedding, search_plate, to_trajectory
@@ -25,14 +32,15 @@ from search.records import AuditRecord, Camera, NewSighting, SearchRequest, Sigh
 from search.retention import RetentionReport, purge_expired
 from search.settings import SearchSettings
 from search.store import SightingStore
+from sightline.errors import InputError, NotFound, SightlineError
 
 __all__ = ["SearchService", "open_service"]
 
 log = logging.getLogger(__name__)
 
 
-def _filters(request: SearchRequest) -> Filters:
-    return Filters(request.since, request.until, tuple(request.camera_ids))
+def _filters(request: SearchRequest, cameras: tuple[str, ...] | None = None) -> Filters:
+    return Filters(request.since, request.until, tuple(request.camera_ids) if cameras is None else cameras)
 
 
 def _query_common(request: SearchRequest) -> dict[str, Any]:
@@ -78,10 +86,11 @@ class SearchService:
         *,
         k: int = 100,
         min_similarity: float | None = None,
+        principal: Principal | None = None,
     ) -> Trajectory:
         """Sightings of the face whose embedding is given, as a trajectory."""
         floor = self.settings.face_min_similarity if min_similarity is None else min_similarity
-        return self._search_vector(request, SightingKind.FACE, embedding, k, floor)
+        return self._search_vector(request, SightingKind.FACE, embedding, k, floor, principal)
 
     def search_vehicle(
         self,
@@ -90,15 +99,29 @@ class SearchService:
         *,
         k: int = 100,
         min_similarity: float | None = None,
+        principal: Principal | None = None,
     ) -> Trajectory:
         """Sightings of vehicles that look like the one whose appearance embedding is given."""
         floor = self.settings.vehicle_min_similarity if min_similarity is None else min_similarity
-        return self._search_vector(request, SightingKind.VEHICLE, embedding, k, floor)
+        return self._search_vector(request, SightingKind.VEHICLE, embedding, k, floor, principal)
 
     def _search_vector(
-        self, request: SearchRequest, kind: SightingKind, embedding: NDArray[np.float32], k: int, floor: float
+        self,
+        request: SearchRequest,
+        kind: SightingKind,
+        embedding: NDArray[np.float32],
+        k: int,
+        floor: float,
+        principal: Principal | None,
     ) -> Trajectory:
-        hits = search_embedding(self.store, kind, embedding, k=k, min_score=floor, filters=_filters(request))
+        cameras = self._scope_cameras(request, principal)
+        hits = (
+            search_embedding(
+                self.store, kind, embedding, k=k, min_score=floor, filters=_filters(request, cameras)
+            )
+            if cameras != ()
+            else []
+        )
         query = {
             "kind": kind.value,
             "k": k,
@@ -108,11 +131,22 @@ class SearchService:
         return self._audited(request, f"search.{kind.value}", query | _query_common(request), hits)
 
     def search_plate(
-        self, request: SearchRequest, pattern: str, *, fuzzy: bool = True, limit: int = 200
+        self,
+        request: SearchRequest,
+        pattern: str,
+        *,
+        fuzzy: bool = True,
+        limit: int = 200,
+        principal: Principal | None = None,
     ) -> Trajectory:
         """Vehicle sightings whose plate matches ``pattern`` (``渝A*23*5``); PatternError if malformed."""
         parsed = parse_pattern(pattern)
-        hits = search_plate(self.store, parsed, fuzzy=fuzzy, limit=limit, filters=_filters(request))
+        cameras = self._scope_cameras(request, principal)
+        hits = (
+            search_plate(self.store, parsed, fuzzy=fuzzy, limit=limit, filters=_filters(request, cameras))
+            if cameras != ()
+            else []
+        )
         query = {"pattern": pattern, "normalised": parsed.text, "fuzzy": fuzzy, "limit": limit}
         return self._audited(request, "search.plate", query | _query_common(request), hits)
 
@@ -123,16 +157,94 @@ class SearchService:
         self.audit.record(request, action, query, trajectory.sighting_ids)
         return trajectory
 
+    @contextmanager
+    def failures_audited(
+        self, request: SearchRequest, action: str, query: dict[str, Any] | None = None
+    ) -> Iterator[None]:
+        """Record a search that fails (no face in the photo, a bad pattern, a store error) with its
+        error class, then let the error go on: the audit shows attempts, not only answers."""
+        try:
+            yield
+        except SightlineError as exc:
+            self.audit.record_failure(request, action, (query or {}) | _query_common(request), exc)
+            raise
+
+    def _scope_cameras(self, request: SearchRequest, principal: Principal | None) -> tuple[str, ...] | None:
+        """The camera filter a search may use: None for no filter, () for nothing at all.
+
+        A principal's search is confined to the cameras in their scope: the cameras they asked for
+        that they may see, or all they may see. Cameras they may not see are dropped silently, as
+        if they did not exist.
+        """
+        if principal is None:
+            return None
+        principal.require(Action.SEARCH)
+        if principal.name != request.actor:
+            raise InputError("search request: the actor must be the authenticated user")
+        if principal.all_cameras:
+            return None
+        visible = {c.id for c in self.store.list_cameras() if principal.sees_camera(c.tags)}
+        wanted = [c for c in request.camera_ids if c in visible] if request.camera_ids else sorted(visible)
+        return tuple(wanted)
+
     # --- browsing --------------------------------------------------------------------------------
 
-    def sighting(self, sighting_id: int) -> Sighting:
-        return self.store.get_sighting(sighting_id)
+    def _visible_sighting(self, sighting_id: int, principal: Principal | None) -> Sighting:
+        sighting = self.store.get_sighting(sighting_id)
+        if principal is None:
+            return sighting
+        principal.require(Action.READ_SIGHTING)
+        if not principal.all_cameras:
+            camera = next((c for c in self.store.list_cameras() if c.id == sighting.camera_id), None)
+            if camera is None or not principal.sees_camera(camera.tags):
+                # Worded as the store words a missing id: the caller learns nothing about this id.
+                raise NotFound(f"sighting {sighting_id} not found")
+        return sighting
 
-    def crop_path(self, sighting_id: int) -> Path:
-        return self.store.crop_path(sighting_id)
+    def sighting(self, sighting_id: int, *, principal: Principal | None = None) -> Sighting:
+        """One sighting; for a principal, only within scope, and the read is audited."""
+        sighting = self._visible_sighting(sighting_id, principal)
+        if principal is not None:
+            self.audit_event("sighting.read", actor=principal.name, outcome="ok", result_ids=[sighting_id])
+        return sighting
 
-    def cameras(self) -> list[Camera]:
-        return self.store.list_cameras()
+    def crop_path(self, sighting_id: int, *, principal: Principal | None = None) -> Path:
+        """A sighting's crop file; for a principal, only within scope, and the read is audited."""
+        self._visible_sighting(sighting_id, principal)
+        path = self.store.crop_path(sighting_id)
+        if principal is not None:
+            self.audit_event("sighting.crop", actor=principal.name, outcome="ok", result_ids=[sighting_id])
+        return path
+
+    def cameras(self, *, principal: Principal | None = None) -> list[Camera]:
+        """Registered cameras; for a principal, those in scope (all of them for camera managers)."""
+        cameras = self.store.list_cameras()
+        if principal is None or principal.may(Action.MANAGE_CAMERAS):
+            return cameras
+        principal.require(Action.LIST_CAMERAS)
+        return [c for c in cameras if principal.sees_camera(c.tags)]
+
+    def camera(self, camera_id: str, *, principal: Principal | None = None) -> Camera:
+        """One camera; for a principal outside whose scope it lies, NotFound as for an unknown id."""
+        camera = self.store.get_camera(camera_id)
+        if principal is not None and not principal.may(Action.MANAGE_CAMERAS):
+            principal.require(Action.LIST_CAMERAS)
+            if not principal.sees_camera(camera.tags):
+                raise NotFound(f"camera {camera_id!r} not found")  # the store's wording for an unknown id
+        return camera
+
+    def audit_event(
+        self,
+        event: str,
+        *,
+        actor: str,
+        outcome: str,
+        detail: dict[str, Any] | None = None,
+        result_ids: list[int] | None = None,
+    ) -> AuditRecord:
+        """Record an access that is not a search (a login, a sighting read, a user change)."""
+        return self.audit.record_event(event, actor=actor, outcome=outcome, detail=detail or {},
+                                       result_ids=result_ids or [])  # fmt: skip
 
     def audit_entries(
         self,

@@ -57,6 +57,32 @@ class SearchSettings(BaseModel):
         le=1.0,
         description="Default cosine floor for vehicle appearance search. Lower: more hits, more look-alikes.",
     )
+    audit_checkpoint_every: int = Field(
+        default=100,
+        ge=0,
+        description=(
+            "Sign a checkpoint of the audit chain after every this many records (0: only on "
+            "`sightline audit checkpoint`). Lower: a rewritten or truncated audit is pinned to fewer "
+            "records and fewer recent records rely on the unsigned chain alone, for one signature and "
+            "one checkpoint line per that many searches; higher: a smaller checkpoint file."
+        ),
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder of the signed audit checkpoints (checkpoints.jsonl) and the public key that "
+            "verifies them. None: <data_dir>/audit-checkpoints. Elsewhere (another disk, a shipped or "
+            "write-once location): someone holding the database cannot also drop the newest lines."
+        ),
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "Ed25519 private key that signs the audit checkpoints, created 0600 on first use. None: "
+            "<data_dir>/keys/audit-ed25519.key. Keep it off the database's backups: whoever reads it "
+            "can sign a rewritten audit."
+        ),
+    )
     plate_low_confidence: float = Field(
         default=0.9,
         gt=0.0,

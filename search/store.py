@@ -20,7 +20,7 @@ import numpy as np
 from alembic import command
 from alembic.config import Config
 from numpy.typing import NDArray
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -157,6 +157,21 @@ class SightingStore:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """Like :meth:`session`, holding the database's write lock from the first statement.
+
+        For read-then-write sequences that must not interleave across processes (the audit reads
+        its chain's tail, then appends after it). SQLite's default deferred transaction takes the
+        write lock only at the first write, so two writers could both read the same tail;
+        ``BEGIN IMMEDIATE`` takes it up front, waiting up to ``busy_timeout`` for another writer.
+        Other databases keep their default transaction here.
+        """
+        with self.session() as session:
+            if self.engine.dialect.name == "sqlite":
+                session.execute(text("BEGIN IMMEDIATE"))
+            yield session
 
     # --- cameras ---------------------------------------------------------------------------------
 

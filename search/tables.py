@@ -5,11 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["AuditRow", "Base", "CameraRow", "SightingRow", "UTCDateTime", "utcnow"]
+__all__ = ["AuditRow", "Base", "CameraRow", "SightingRow", "UTCDateTime", "UserRow", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -81,10 +93,20 @@ class SightingRow(Base):
 
 
 class AuditRow(Base):
-    """Append-only: the migration installs triggers that abort any UPDATE or DELETE."""
+    """Append-only: the migrations install triggers that abort any UPDATE or DELETE, and every row is
+    linked into a hash chain (``prev_hash``, ``hash``; see ``search/audit_chain.py``) so that what
+    the triggers cannot stop (someone dropping them) still shows. ``action`` is the record's event.
+
+    A unique ``prev_hash`` makes a fork impossible even for a writer that skipped the write lock:
+    two records can never chain to the same predecessor.
+    """
 
     __tablename__ = "audit"
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    __table_args__ = (
+        Index("ix_audit_actor", "actor"),
+        Index("ix_audit_prev_hash", "prev_hash", unique=True),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
@@ -94,3 +116,24 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     query: Mapped[dict[str, Any]] = mapped_column(JSON)
     result_ids: Mapped[list[int]] = mapped_column(JSON)
+    component: Mapped[str] = mapped_column(String(32), server_default="")
+    outcome: Mapped[str] = mapped_column(String(80), server_default="ok")
+    prev_hash: Mapped[str] = mapped_column(String(64), server_default="")
+    hash: Mapped[str] = mapped_column(String(64), server_default="")
+
+
+class UserRow(Base):
+    """A person who may log in. Never deleted (the audit names them): disabled instead."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[list[str]] = mapped_column(JSON)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

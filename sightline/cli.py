@@ -29,8 +29,10 @@ _COMMANDS = [
     "sightline.commands.demo",
     "sightline.commands.search",
     "sightline.commands.retention",
+    "sightline.commands.audit",
     "sightline.commands.replay",
     "sightline.commands.cameras",
+    "sightline.commands.users",
 ]
 
 _QUIET_LIBRARIES = ("alembic", "faiss", "httpx", "multipart", "matplotlib", "PIL")

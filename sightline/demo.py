@@ -12,9 +12,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from sightline.settings import Settings
+
+if TYPE_CHECKING:
+    from search.services import SearchService
 
 __all__ = ["DemoPlan", "demo_settings", "prepare_demo", "register_live_cameras"]
 
@@ -30,15 +34,53 @@ def demo_settings(settings: Settings) -> Settings:
     data = settings.model_dump()
     data["search"]["data_dir"] = Path(settings.search.data_dir) / "demo"
     data["search"]["retention_interval_s"] = 0.0
+    # The demo is for looking around: its API schema and metrics are open (still on loopback).
+    data["api"]["open_docs"] = True
+    data["api"]["open_metrics"] = True
     return Settings(**data)
+
+
+DEMO_USERS = (
+    ("demo-admin", "admin"),
+    ("demo-investigator", "investigator"),
+    ("demo-operator", "operator"),
+)
+"""The demo's users, one per role the demo shows; their passwords are new at every demo start."""
+
+
+def ensure_demo_users(service: SearchService) -> dict[str, str]:
+    """Create (or reset the passwords of) the demo users; returns name → password.
+
+    Fresh random passwords each start, never a fixed one: a demo store left on a machine must not be
+    a door with a published key.
+    """
+    import secrets
+
+    from search.users import UserDirectory
+    from sightline.errors import NotFound
+
+    users = UserDirectory(service.store)
+    out = {}
+    for name, role in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        try:
+            users.get(name)
+            users.set_password(name, password)
+            users.enable(name)
+        except NotFound:
+            users.add(name, role, ["*"], password)
+        out[name] = password
+    return out
 
 
 @dataclass(frozen=True, slots=True)
 class DemoPlan:
-    """What the demo prepared: where its samples are, how many sightings it holds, what to ask."""
+    """What the demo prepared: where its samples are, how many sightings it holds, who may log in
+    (name → password) and what to ask."""
 
     samples_dir: Path
     sightings: int
+    logins: dict[str, str]
     examples: list[str]
 
 
@@ -68,24 +110,31 @@ def prepare_demo(settings: Settings, samples_dir: Path, progress: bool = True) -
                 if report.error:
                     log.warning("ingest of %s stopped: %s", clip.file, report.error)
         sightings = service.store.count_sightings()
+        logins = ensure_demo_users(service)
     finally:
         service.close()
 
     base = f"http://{settings.api.host}:{settings.api.port}"
     case = "case_ref=DEMO-1&reason=demo"
-    examples = [f"{base}/docs"]
+    auth = '-H "Authorization: Bearer $TOKEN"'
+    examples = [
+        f"{base}/docs",
+        f"TOKEN=$(curl -s -d username=demo-investigator -d password={logins['demo-investigator']} "
+        f"{base}/api/auth/token | python3 -c "
+        "'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+    ]
     for subject in gt.subjects:
         if subject.kind == "vehicle" and subject.plate_text:
             exact = quote(subject.plate_text)
             partial = quote(subject.plate_text[:2] + "*" + subject.plate_text[-2:])
-            examples.append(f"curl '{base}/api/search/plate?pattern={exact}&{case}'")
-            examples.append(f"curl '{base}/api/search/plate?pattern={partial}&{case}'")
+            examples.append(f"curl {auth} '{base}/api/search/plate?pattern={exact}&{case}'")
+            examples.append(f"curl {auth} '{base}/api/search/plate?pattern={partial}&{case}'")
         elif subject.kind == "face" and subject.query_image:
             examples.append(
-                f"curl -F image=@{samples_dir / subject.query_image} -F case_ref=DEMO-1 -F reason=demo "
-                f"{base}/api/search/face"
+                f"curl {auth} -F image=@{samples_dir / subject.query_image} -F case_ref=DEMO-1 "
+                f"-F reason=demo {base}/api/search/face"
             )
-    return DemoPlan(samples_dir, sightings, examples)
+    return DemoPlan(samples_dir, sightings, logins, examples)
 
 
 def register_live_cameras(settings: Settings, samples_dir: Path, urls: dict[str, str]) -> int:

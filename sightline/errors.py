@@ -16,14 +16,19 @@ one handler (``api/errors.py``); the CLI prints the message and exits non-zero.
     │   └── NoFaceFound        an image in which no face could be found
     ├── StreamError            a video source that cannot be opened or breaks mid-read
     │   └── AuthenticationFailed  the camera refused our credentials
-    ├── NotFound               a sighting, camera or file that does not exist
+    ├── AccessError            the caller may not do this
+    │   ├── Unauthenticated    no valid credentials or token (also a locked or disabled account)
+    │   └── PermissionDenied   the caller's role may not do this (out of camera scope is NotFound)
+    ├── NotFound               a sighting, camera or file that does not exist (for this caller)
     ├── StoreError             the metadata store or the index failed
-    └── ServiceUnavailable     a part of the system this process does not run (e.g. live ingest)
+    ├── ServiceUnavailable     a part of the system this process does not run (e.g. live ingest)
+    └── Overloaded             a bounded resource (e.g. concurrent image decodes) is full: retry soon
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AccessError",
     "AuthenticationFailed",
     "ChecksumMismatch",
     "ConfigError",
@@ -33,11 +38,14 @@ __all__ = [
     "ModelSourceMissing",
     "NoFaceFound",
     "NotFound",
+    "Overloaded",
     "PatternError",
+    "PermissionDenied",
     "ServiceUnavailable",
     "SightlineError",
     "StoreError",
     "StreamError",
+    "Unauthenticated",
     "UploadTooLarge",
 ]
 
@@ -90,6 +98,19 @@ class AuthenticationFailed(StreamError):
     """A camera refused the credentials in its URL (RTSP 401): retrying soon will not help."""
 
 
+class AccessError(SightlineError):
+    """The caller may not do this: not authenticated, or not allowed."""
+
+
+class Unauthenticated(AccessError):
+    """No valid credentials or token. Says nothing about whether the account exists."""
+
+
+class PermissionDenied(AccessError):
+    """The caller's role may not do this. Data outside a caller's camera scope is NotFound instead,
+    so that ids do not reveal what exists."""
+
+
 class NotFound(SightlineError):
     """A requested object does not exist."""
 
@@ -100,3 +121,8 @@ class StoreError(SightlineError):
 
 class ServiceUnavailable(SightlineError):
     """A part of the system that this process does not run, such as live ingest in an API-only server."""
+
+
+class Overloaded(SightlineError):
+    """A bounded resource is full (e.g. ``api.max_concurrent_decodes``): refused rather than queued
+    without limit, so a burst costs clients a retry instead of costing the server its memory."""

@@ -25,6 +25,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from auth_helpers import grant
 from fastapi import FastAPI
 from matplotlib import cbook
 from numpy.typing import NDArray
@@ -33,6 +34,7 @@ from skimage import data as skdata
 from api.app import Services, create_app
 from recognition.base import FaceDetector, FaceEmbedder, Image, VehicleEmbedder
 from recognition.types import Box, PlateRead
+from search.identity import Role
 from search.records import NewSighting, SightingKind
 from search.services import SearchService
 from sightline.settings import Settings
@@ -48,14 +50,23 @@ class TestClient:
     """Synchronous calls through httpx's ASGI transport, each on a fresh event loop.
 
     Starlette's own TestClient warns about httpx (an error here); injected services need no lifespan.
+    Each request carries a real token: an administrator's for camera changes (the only role that may
+    make them), the investigator ``det.inspector.li``'s for everything else, unless the call passes
+    its own ``headers``. Who may do what is tested in tests/test_auth.py.
     """
 
     __test__ = False
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
+        self.admin = grant(app, Role.ADMIN)
+        self.investigator = grant(app, Role.INVESTIGATOR, name="det.inspector.li")
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        if "headers" not in kwargs:
+            managing = url.startswith("/api/cameras") and method in {"POST", "PUT", "DELETE"}
+            kwargs["headers"] = self.admin if managing else self.investigator
+
         async def call() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://sightline.test") as c:
@@ -212,7 +223,6 @@ def _face_search(client: TestClient, photo: bytes, **fields: str) -> dict[str, A
         "/api/search/face",
         files={"image": ("query.jpg", photo, "image/jpeg")},
         data={**AUDIT, **fields},
-        headers={"X-Sightline-User": "det.inspector.li"},
     )
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
@@ -251,18 +261,29 @@ def test_face_search_camera_and_time_filters(client: TestClient, seeded: dict[st
     assert window["count"] == 1
 
 
-def test_face_search_anonymous_actor_and_no_face(
+def test_face_search_actor_is_the_logged_in_user_and_no_face(
     client: TestClient, service: SearchService, seeded: dict[str, int]
 ) -> None:
-    r = client.post("/api/search/face", files={"image": ("q.jpg", _query_photo(), "image/jpeg")}, data=AUDIT)
+    headers = {**client.investigator, "X-Sightline-User": "system"}  # the old header names nobody now
+    r = client.post(
+        "/api/search/face",
+        files={"image": ("q.jpg", _query_photo(), "image/jpeg")},
+        data=AUDIT,
+        headers=headers,
+    )
     assert r.status_code == 200
-    assert service.audit_entries()[0].actor == "anonymous"
+    assert service.audit_entries()[0].actor == "det.inspector.li"
 
     gradient = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
     blank = _jpeg(np.ascontiguousarray(cv2.cvtColor(gradient, cv2.COLOR_GRAY2BGR)))
     r = client.post("/api/search/face", files={"image": ("wall.jpg", blank, "image/jpeg")}, data=AUDIT)
     assert r.status_code == 422
     assert r.json()["error"] == "NoFaceFound"
+    # The failed attempt is in the audit too, with its error class.
+    assert (service.audit_entries()[0].action, service.audit_entries()[0].outcome) == (
+        "search.face",
+        "error:NoFaceFound",
+    )
     assert "no face found in the 320x240 photo" in r.json()["detail"]
 
 

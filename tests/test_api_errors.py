@@ -15,6 +15,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from auth_helpers import with_token
 from fastapi import FastAPI
 from PIL import Image as PILImage
 
@@ -31,13 +32,15 @@ from sightline.errors import (
     ModelError,
     NoFaceFound,
     NotFound,
+    Overloaded,
     PatternError,
+    ServiceUnavailable,
     SightlineError,
     StoreError,
     StreamError,
     UploadTooLarge,
 )
-from sightline.redact import redact_url
+from sightline.redact import redact_text, redact_url
 from sightline.settings import Settings
 
 MAX_BYTES = 64 * 1024
@@ -46,6 +49,7 @@ AUDIT = {"case_ref": "C-1", "reason": "test"}
 
 
 async def _call(app: FastAPI, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    kwargs["headers"] = with_token(app, method, url, kwargs.get("headers"))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://sightline.test") as c:
         return await c.request(method, url, **kwargs)
@@ -65,24 +69,32 @@ def _png(image: np.ndarray[Any, Any]) -> bytes:
 # --- the status table ---------------------------------------------------------------------------
 
 
+_STORE_DETAIL = "the store or the index failed; retrying may help (details in the server log)"
+_MODEL_DETAIL = "a recognition model is unavailable (details in the server log)"
+_INTERNAL_DETAIL = "internal error; see the server log"
+
+
 @pytest.mark.parametrize(
-    ("error", "status"),
+    ("error", "status", "detail"),
     [
-        (PatternError("bad"), 400),
-        (UploadTooLarge("big"), 413),
-        (NoFaceFound("none"), 422),
-        (ImageDecodeError("corrupt"), 422),
-        (InputError("bad input"), 422),
-        (NotFound("gone"), 404),
-        (StoreError("db down"), 503),
-        (ModelError("not prepared"), 503),
-        (ChecksumMismatch("sha"), 503),
-        (StreamError("rtsp"), 500),
-        (ConfigError("cfg"), 500),
-        (SightlineError("other"), 500),
+        (PatternError("bad"), 400, "bad"),
+        (UploadTooLarge("big"), 413, "big"),
+        (NoFaceFound("none"), 422, "none"),
+        (ImageDecodeError("corrupt"), 422, "corrupt"),
+        (InputError("bad input"), 422, "bad input"),
+        (NotFound("gone"), 404, "gone"),
+        (ServiceUnavailable("no live ingest"), 503, "no live ingest"),
+        (Overloaded("busy"), 503, "busy"),
+        # Operator messages (SQL, paths, driver text) stay in the log; the body says what failed.
+        (StoreError("db down: [SQL: SELECT 1] /var/db"), 503, _STORE_DETAIL),
+        (ModelError("not prepared: /models/x.onnx"), 503, _MODEL_DETAIL),
+        (ChecksumMismatch("sha"), 503, _MODEL_DETAIL),
+        (StreamError("rtsp"), 500, _INTERNAL_DETAIL),
+        (ConfigError("cfg"), 500, _INTERNAL_DETAIL),
+        (SightlineError("other"), 500, _INTERNAL_DETAIL),
     ],
 )
-def test_error_tree_maps_to_status_and_body(error: SightlineError, status: int) -> None:
+def test_error_tree_maps_to_status_and_body(error: SightlineError, status: int, detail: str) -> None:
     assert status_for(error) == status
     app = FastAPI()
     install_error_handlers(app)
@@ -93,7 +105,7 @@ def test_error_tree_maps_to_status_and_body(error: SightlineError, status: int) 
 
     r = call(app, "GET", "/boom")
     assert r.status_code == status
-    assert r.json() == {"error": type(error).__name__, "detail": str(error)}
+    assert r.json() == {"error": type(error).__name__, "detail": detail}
 
 
 def test_unexpected_errors_do_not_leak_their_message() -> None:
@@ -156,16 +168,68 @@ def test_decode_image(payload: bytes, shape: tuple[int, ...] | None, error: str 
     [
         ("rtsp://admin:s3cret@10.0.0.5:554/stream1", "rtsp://***@10.0.0.5:554/stream1"),
         ("rtsp://admin@10.0.0.5/s", "rtsp://***@10.0.0.5/s"),
-        ("http://cam.local/video?user=a&password=p", "http://cam.local/video?user=a&password=***"),
+        ("http://cam.local/video?user=a&password=p", "http://cam.local/video?user=***&password=***"),
         ("rtsp://u:p@[fe80::1]:554/s", "rtsp://***@[fe80::1]:554/s"),
         ("rtsp://10.0.0.5/stream", "rtsp://10.0.0.5/stream"),
         ("/data/videos/gate.mp4", "/data/videos/gate.mp4"),
         ("rtsp://u:p@host:notaport/s", "***"),
         (None, None),
+        # Secret-looking query keys, any case; other keys and the path stay readable.
+        (
+            "http://h:8080/snap.jpg?api_key=K1&access_token=T1&pw=P1&channel=2",
+            "http://h:8080/snap.jpg?api_key=***&access_token=***&pw=***&channel=2",
+        ),
+        ("http://h/s?PWD=x&Pass=y&Passwd=z&TOKEN=t", "http://h/s?PWD=***&Pass=***&Passwd=***&TOKEN=***"),
+        ("http://h/s?apikey=a&key=b&secret=c&auth=d", "http://h/s?apikey=***&key=***&secret=***&auth=***"),
+        ("https://h/s?signature=a&sig=b&credential=c", "https://h/s?signature=***&sig=***&credential=***"),
+        ("https://h/s?credentials=a&X-Amz-Credential=b", "https://h/s?credentials=***&X-Amz-Credential=***"),
+        ("http://h/s?admin_password=a&client-secret=b", "http://h/s?admin_password=***&client-secret=***"),
+        ("http://h/s?token=YWJj==&x=1", "http://h/s?token=***&x=1"),
+        # A user name alone is not a secret; paired with a password it is half of one.
+        ("http://h/video?user=bob&channel=1", "http://h/video?user=bob&channel=1"),
+        ("http://h/video?username=bob&pwd=x", "http://h/video?username=***&pwd=***"),
+        ("http://h/video?password=&user=bob", "http://h/video?password=&user=bob"),
+        # Path- and parameter-style credentials (Hikvision/Dahua paths, ;params).
+        (
+            "rtsp://10.0.0.5:554/user=admin_password=tlJwpbo6_channel=1_stream=0.sdp",
+            "rtsp://10.0.0.5:554/user=***_password=***_channel=1_stream=0.sdp",
+        ),
+        ("rtsp://10.0.0.5/user=admin&password=pw9/live", "rtsp://10.0.0.5/user=***&password=***/live"),
+        ("rtsp://10.0.0.5/live;user=bob;password=pw9", "rtsp://10.0.0.5/live;user=***;password=***"),
+        ("rtsp://10.0.0.5/live;password=pw9?channel=1", "rtsp://10.0.0.5/live;password=***?channel=1"),
+        ("rtsp://10.0.0.5/live#token=t", "rtsp://10.0.0.5/live#token=***"),
+        # Userinfo and parameters together.
+        ("rtsp://a:b@10.0.0.5/s?user=a&pw=b", "rtsp://***@10.0.0.5/s?user=***&pw=***"),
+        # No scheme: a CSV cell or a message that dropped it.
+        ("admin:s3cret@10.0.0.5:554/s1", "***@10.0.0.5:554/s1"),
+        ("C:\\clips\\gate.mp4", "C:\\clips\\gate.mp4"),
     ],
 )
 def test_redact_url(url: str | None, redacted: str | None) -> None:
     assert redact_url(url) == redacted
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        (
+            "cannot open rtsp://admin:s3cret@10.0.0.5:554/s: Connection refused",
+            "cannot open rtsp://***@10.0.0.5:554/s: Connection refused",
+        ),
+        (
+            "rtsp://10.0.0.5/user=admin_password=pw_channel=1: 401 Unauthorized",
+            "rtsp://10.0.0.5/user=***_password=***_channel=1: 401 Unauthorized",
+        ),
+        ("GET http://h/a?access_token=T&x=1 failed", "GET http://h/a?access_token=***&x=1 failed"),
+        ("login user=bob password=hunter2 refused", "login user=*** password=*** refused"),
+        ("lat 'admin:s3cret@10.0.0.5/s1' is not a number", "lat '***@10.0.0.5/s1' is not a number"),
+        ("no credentials here: user=bob, k=3", "no credentials here: user=bob, k=3"),
+        ("", ""),
+        (None, None),
+    ],
+)
+def test_redact_text(text: str | None, redacted: str | None) -> None:
+    assert redact_text(text) == redacted
 
 
 # --- uploads through the app ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_call import call
+from auth_helpers import with_token
 from fastapi import FastAPI
 
 from api.app import Services, create_app
@@ -254,7 +255,8 @@ def test_lifespan_starts_and_stops_the_supervisor_it_builds(settings: Settings) 
             assert fake.running and list(fake.cameras) == ["live-1"], "only RTSP cameras stream"
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://sightline.test") as c:
-                r = await c.get("/api/cameras/status")
+                headers = with_token(app, "GET", "/api/cameras/status", None)
+                r = await c.get("/api/cameras/status", headers=headers)
                 return r.status_code, r.json()
 
     status, body = asyncio.run(run())

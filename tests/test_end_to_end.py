@@ -44,6 +44,21 @@ def test_demo_ingests_once_and_lists_queries(samples: Path, settings: Settings) 
     assert any("/api/search/face" in line for line in first.examples)
     again = prepare_demo(demo, samples, progress=False)
     assert again.sightings == first.sightings, "a second demo run must not duplicate sightings"
+    # One user per role the demo shows, with fresh passwords each start that really log in.
+    assert set(again.logins) == {"demo-admin", "demo-investigator", "demo-operator"}
+    assert again.logins["demo-investigator"] != first.logins["demo-investigator"]
+    assert any("Authorization: Bearer $TOKEN" in line for line in again.examples)
+    from search.services import SearchService
+    from search.users import UserDirectory
+    from sightline.errors import Unauthenticated
+
+    with SearchService.open(demo.search) as svc:
+        users = UserDirectory(svc.store)
+        assert (
+            users.authenticate("demo-investigator", again.logins["demo-investigator"]).role == "investigator"
+        )
+        with pytest.raises(Unauthenticated):
+            users.authenticate("demo-admin", first.logins["demo-admin"])
 
 
 def test_demo_points_sample_cameras_at_their_live_urls(samples: Path, settings: Settings) -> None:

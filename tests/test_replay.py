@@ -216,7 +216,7 @@ def test_cli_prints_masked_urls_and_stops_on_ctrl_c(samples: tuple[Path, GroundT
     text = "".join(lines) + out
     assert proc.returncode == 0, err
     assert PASSWORD not in text and PASSWORD not in err
-    assert lines[0].startswith("cam-01\trtsp://viewer:***@127.0.0.1:")
+    assert lines[0].startswith("cam-01\trtsp://***@127.0.0.1:")
     assert lines[1].startswith("cam-02\t")
 
 

@@ -17,6 +17,7 @@ from recognition.types import Box
 from recognition.vehicle_color import VEHICLE_COLORS, vehicle_color_name
 from recognition.vehicle_descriptor import ColorLayoutEmbedder
 from recognition.vehicle_front import crop_box, front_box_from_plate
+from sightline.errors import InputError
 
 FRAME_W, FRAME_H = 640, 480
 PLATE = Box(280, 330, 360, 356)  # 80 px wide, about 440 × 140 mm in proportion
@@ -65,7 +66,7 @@ def test_front_box_is_clipped_to_the_frame() -> None:
 def test_crop_box_rounds_outward_and_rejects_empty() -> None:
     img = np.zeros((10, 10, 3), dtype=np.uint8)
     assert crop_box(img, Box(1.5, 2.5, 4.2, 6.0)).shape == (4, 4, 3)
-    with pytest.raises(ValueError, match="2×2"):
+    with pytest.raises(InputError, match="2×2"):
         crop_box(img, Box(20, 20, 30, 30))
 
 

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
-from api.deps import LiveSupervisorDep, SearchServiceDep
+from api.deps import LiveSupervisorDep, SearchServiceDep, allowed
 from api.live import is_live
 from api.schemas import CameraStatusOut, CameraStatusSummaryOut, ErrorOut
+from search.identity import Action, Principal
 from sightline.errors import NotFound
+from sightline.limits import CAMERA_ID_MAX_CHARS
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 
-CameraId = Annotated[str, Path(min_length=1, max_length=128, description="Camera id.")]
+Watcher = Annotated[Principal, Depends(allowed(Action.CAMERA_STATUS))]
+"""Who may watch live ingest (within their camera scope)."""
+
+CameraId = Annotated[str, Path(min_length=1, max_length=CAMERA_ID_MAX_CHARS, description="Camera id.")]
 _OFF: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "Live ingest is not running in this process."}
 }
@@ -33,8 +38,11 @@ _OFF: dict[int | str, dict[str, Any]] = {
     response_model=CameraStatusSummaryOut,
     responses=_OFF,
 )
-def get_status_summary(supervisor: LiveSupervisorDep) -> CameraStatusSummaryOut:
-    return CameraStatusSummaryOut.from_statuses(supervisor.statuses())
+def get_status_summary(
+    watcher: Watcher, supervisor: LiveSupervisorDep, service: SearchServiceDep
+) -> CameraStatusSummaryOut:
+    visible = {c.id for c in service.cameras(principal=watcher)}
+    return CameraStatusSummaryOut.from_statuses([s for s in supervisor.statuses() if s.camera_id in visible])
 
 
 @router.get(
@@ -46,9 +54,9 @@ def get_status_summary(supervisor: LiveSupervisorDep) -> CameraStatusSummaryOut:
     responses={404: {"model": ErrorOut, "description": "Unknown or not a live camera."}, **_OFF},
 )
 def get_camera_status(
-    camera_id: CameraId, supervisor: LiveSupervisorDep, service: SearchServiceDep
+    watcher: Watcher, camera_id: CameraId, supervisor: LiveSupervisorDep, service: SearchServiceDep
 ) -> CameraStatusOut:
-    camera = service.store.get_camera(camera_id)  # NotFound (404) for an unknown camera
+    camera = service.camera(camera_id, principal=watcher)  # NotFound (404): unknown or out of scope
     if not is_live(camera):
         raise NotFound(f"camera {camera_id!r} has no RTSP stream, so it is not ingested live")
     return CameraStatusOut.from_status(supervisor.status(camera_id))

@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
-from api.deps import OptionalSupervisorDep, SearchServiceDep
+from api.deps import OptionalSupervisorDep, SearchServiceDep, allowed
 from api.live import check_api_stream_url, is_live, restart_if_url_changed, stop_stream
 from api.schemas import CameraIn, CameraOut, CameraUpdate, ErrorOut
+from search.identity import Action, Principal
+from search.records import Camera
+from sightline.limits import CAMERA_ID_MAX_CHARS
 from sightline.redact import redact_url
 
 __all__ = ["router"]
@@ -23,11 +26,21 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 
-CameraId = Annotated[str, Path(min_length=1, max_length=128, description="Camera id.")]
+CameraId = Annotated[str, Path(min_length=1, max_length=CAMERA_ID_MAX_CHARS, description="Camera id.")]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No camera with this id."}
 }
 _BAD_URL = "A URL that is not rtsp:// or rtsps:// (file sources are for the CLI and replay only)."
+
+Viewer = Annotated[Principal, Depends(allowed(Action.LIST_CAMERAS))]
+"""Who may see cameras (within their scope; camera managers see all)."""
+Manager = Annotated[Principal, Depends(allowed(Action.MANAGE_CAMERAS))]
+"""Who may register, change and delete cameras."""
+
+
+def _audited(camera: Camera) -> dict[str, object]:
+    """What the audit keeps of a camera change: never the URL's credentials."""
+    return {"id": camera.id, "name": camera.name, "url": redact_url(camera.url), "tags": list(camera.tags)}
 
 
 @router.get(
@@ -36,8 +49,8 @@ _BAD_URL = "A URL that is not rtsp:// or rtsps:// (file sources are for the CLI 
     description="All registered cameras ordered by id; stream credentials are redacted.",
     response_model=list[CameraOut],
 )
-def list_cameras(service: SearchServiceDep) -> list[CameraOut]:
-    return [CameraOut.from_record(c) for c in service.cameras()]
+def list_cameras(viewer: Viewer, service: SearchServiceDep) -> list[CameraOut]:
+    return [CameraOut.from_record(c) for c in service.cameras(principal=viewer)]
 
 
 @router.post(
@@ -49,7 +62,9 @@ def list_cameras(service: SearchServiceDep) -> list[CameraOut]:
     status_code=status.HTTP_201_CREATED,
     responses={422: {"model": ErrorOut, "description": f"Invalid fields, id already in use. {_BAD_URL}"}},
 )
-def create_camera(body: CameraIn, service: SearchServiceDep, supervisor: OptionalSupervisorDep) -> CameraOut:
+def create_camera(
+    admin: Manager, body: CameraIn, service: SearchServiceDep, supervisor: OptionalSupervisorDep
+) -> CameraOut:
     check_api_stream_url(body.url)
     camera = service.store.add_camera(body.to_record())
     if supervisor is not None and is_live(camera):
@@ -60,6 +75,7 @@ def create_camera(body: CameraIn, service: SearchServiceDep, supervisor: Optiona
             service.store.delete_camera(camera.id)
             raise
     log.info("camera %s registered (%s)", camera.id, redact_url(camera.url))
+    service.audit_event("cameras.create", actor=admin.name, outcome="ok", detail=_audited(camera))
     return CameraOut.from_record(camera)
 
 
@@ -69,8 +85,8 @@ def create_camera(body: CameraIn, service: SearchServiceDep, supervisor: Optiona
     response_model=CameraOut,
     responses=_NOT_FOUND,
 )
-def get_camera(camera_id: CameraId, service: SearchServiceDep) -> CameraOut:
-    return CameraOut.from_record(service.store.get_camera(camera_id))
+def get_camera(viewer: Viewer, camera_id: CameraId, service: SearchServiceDep) -> CameraOut:
+    return CameraOut.from_record(service.camera(camera_id, principal=viewer))
 
 
 @router.put(
@@ -83,7 +99,11 @@ def get_camera(camera_id: CameraId, service: SearchServiceDep) -> CameraOut:
     responses={**_NOT_FOUND, 422: {"model": ErrorOut, "description": f"Invalid fields. {_BAD_URL}"}},
 )
 def update_camera(
-    camera_id: CameraId, body: CameraUpdate, service: SearchServiceDep, supervisor: OptionalSupervisorDep
+    admin: Manager,
+    camera_id: CameraId,
+    body: CameraUpdate,
+    service: SearchServiceDep,
+    supervisor: OptionalSupervisorDep,
 ) -> CameraOut:
     before = service.store.get_camera(camera_id)
     url = body.url
@@ -96,6 +116,7 @@ def update_camera(
     )
     if supervisor is not None:
         restart_if_url_changed(supervisor, before, after)
+    service.audit_event("cameras.update", actor=admin.name, outcome="ok", detail=_audited(after))
     return CameraOut.from_record(after)
 
 
@@ -109,11 +130,12 @@ def update_camera(
     responses={**_NOT_FOUND, 422: {"model": ErrorOut, "description": "The camera still has sightings."}},
 )
 def delete_camera(
-    camera_id: CameraId, service: SearchServiceDep, supervisor: OptionalSupervisorDep
+    admin: Manager, camera_id: CameraId, service: SearchServiceDep, supervisor: OptionalSupervisorDep
 ) -> Response:
     camera = service.store.get_camera(camera_id)
     service.store.delete_camera(camera_id)
     if supervisor is not None and is_live(camera):
         stop_stream(supervisor, camera_id)
     log.info("camera %s deleted", camera_id)
+    service.audit_event("cameras.delete", actor=admin.name, outcome="ok", detail={"id": camera_id})
     return Response(status_code=status.HTTP_204_NO_CONTENT)

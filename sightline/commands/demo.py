@@ -28,6 +28,7 @@ def _run(args: argparse.Namespace) -> int:
     from sightline.commands._common import settings_from_args
     from sightline.demo import demo_settings, prepare_demo, register_live_cameras
     from sightline.errors import StreamError
+    from sightline.redact import redact_url
 
     log = logging.getLogger("sightline.demo")
     settings = demo_settings(settings_from_args(args))
@@ -38,7 +39,11 @@ def _run(args: argparse.Namespace) -> int:
         settings = type(settings)(**data)
     samples = args.samples or Path(settings.search.data_dir).parent / "samples"
     plan = prepare_demo(settings, samples)
-    sys.stderr.write(f"\nSightline demo: {plan.sightings} sightings from {samples}\nTry:\n")
+    sys.stderr.write(f"\nSightline demo: {plan.sightings} sightings from {samples}\n")
+    sys.stderr.write("Log in (passwords are new at every demo start):\n")
+    for name, password in plan.logins.items():
+        sys.stderr.write(f"  {name:<18} {password}\n")
+    sys.stderr.write("Try:\n")
     for line in plan.examples:
         sys.stderr.write(f"  {line}\n")
     if args.no_serve:
@@ -61,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         register_live_cameras(settings, samples, urls)
         sys.stderr.write("Live cameras (replayed over RTSP, looping):\n")
         for cam, url in sorted(urls.items()):
-            sys.stderr.write(f"  {cam}  {url}\n")
+            sys.stderr.write(f"  {cam}  {redact_url(url)}\n")
         sys.stderr.write(
             f"Camera status: http://{settings.api.host}:{settings.api.port}/api/cameras/status  "
             f"metrics: http://{settings.api.host}:{settings.api.port}/metrics\n"

@@ -50,16 +50,10 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_run)
 
 
-def _masked(url: str, user: str | None) -> str:
-    if user is None:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://{user}:***@{rest}"
-
-
 def _run(args: argparse.Namespace) -> int:
     from sample_streams.replay import from_sample_dir
     from sightline.errors import InputError, StreamError
+    from sightline.redact import redact_url
 
     if args.check:
         return _check(args)
@@ -73,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     with server:
         for camera_id in server.files:
-            url = _masked(server.url(camera_id, with_credentials=False), args.user)
+            url = redact_url(server.url(camera_id))
             sys.stdout.write(f"{camera_id}\t{url}\n")
         sys.stdout.write("serving; Ctrl-C stops\n")
         sys.stdout.flush()

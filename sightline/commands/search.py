@@ -102,12 +102,12 @@ def _run(args: argparse.Namespace) -> int:
             trajectory = service.search_face(request, vector, k=args.k, min_similarity=args.min_similarity)
         else:
             from recognition.registry import build_vehicle_embedder
-            from recognition.types import Box
+            from recognition.vehicle_front import query_box
 
             image = _read_image(args.image)
             height, width = image.shape[:2]
             embedder = build_vehicle_embedder(settings)
-            vector = embedder.embed(image, [Box(0.0, 0.0, float(width), float(height))]).vectors[0]
+            vector = embedder.embed(image, [query_box(width, height)]).vectors[0]
             trajectory = service.search_vehicle(request, vector, k=args.k, min_similarity=args.min_similarity)
     finally:
         service.close()
